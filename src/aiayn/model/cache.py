@@ -1,0 +1,133 @@
+"""The encoder's output and the decoder's key/value cache, as explicit typed objects.
+
+Nothing here is hidden state on a module: `Transformer.encode` returns a `Memory`,
+`Transformer.init_cache` returns a `DecoderCache`, and `Transformer.decode` takes a cache and
+returns the next one. Search code (greedy, beam) only ever calls `reorder` on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The encoder output together with the source padding mask, so neither travels alone.
+
+    Attributes:
+        states: encoder output, (B, S, D).
+        src_mask: True = real source token, (B, S).
+    """
+
+    states: Tensor
+    src_mask: Tensor
+
+    def reorder(self, indices: Tensor) -> Memory:
+        """Rows `indices` of the batch (select, repeat or permute sentences; e.g. for beams)."""
+        return Memory(self.states.index_select(0, indices), self.src_mask.index_select(0, indices))
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """One decoder layer's cache.
+
+    Attributes:
+        self_k: self-attention keys, preallocated (B, H, capacity, Dh); [:length] are filled.
+        self_v: self-attention values, same shape.
+        cross_k: cross-attention keys of the encoder output, (B, H, S, Dh), computed once.
+        cross_v: cross-attention values, same shape.
+    """
+
+    self_k: Tensor
+    self_v: Tensor
+    cross_k: Tensor
+    cross_v: Tensor
+
+    def reorder(self, indices: Tensor) -> LayerCache:
+        """Rows `indices` of every tensor."""
+        return LayerCache(
+            *(
+                t.index_select(0, indices)
+                for t in (self.self_k, self.self_v, self.cross_k, self.cross_v)
+            )
+        )
+
+    def grown(self, capacity: int, length: int) -> LayerCache:
+        """A copy with self-attention buffers of `capacity` positions, the first `length` kept."""
+        b, h, _, dh = self.self_k.shape
+        k = self.self_k.new_empty(b, h, capacity, dh)
+        v = self.self_v.new_empty(b, h, capacity, dh)
+        k[:, :, :length] = self.self_k[:, :, :length]
+        v[:, :, :length] = self.self_v[:, :, :length]
+        return replace(self, self_k=k, self_v=v)
+
+
+@dataclass(frozen=True)
+class DecoderCache:
+    """Everything incremental decoding needs besides the new tokens.
+
+    Self-attention keys/values are written in place into preallocated buffers (no `torch.cat` per
+    step); the buffers double when full. A cache passed to `Transformer.decode` is consumed: keep
+    using the one it returns.
+
+    Attributes:
+        layers: one `LayerCache` per decoder layer.
+        src_mask: True = real source token, (B, S).
+        length: how many target positions are already cached.
+    """
+
+    layers: tuple[LayerCache, ...]
+    src_mask: Tensor
+    length: int = 0
+
+    @property
+    def capacity(self) -> int:
+        """Positions the self-attention buffers can hold before they grow."""
+        return self.layers[0].self_k.shape[2]
+
+    @property
+    def batch_size(self) -> int:
+        """Rows in the cache (sentences x beams)."""
+        return self.src_mask.shape[0]
+
+    def reorder(self, indices: Tensor) -> DecoderCache:
+        """Rows `indices` of everything held: self K/V, cross K/V and the source mask.
+
+        Args:
+            indices: LongTensor (B_new,) of old row numbers; rows may repeat (beam expansion) or
+                be dropped (finished sentences).
+        """
+        indices = indices.to(self.src_mask.device)
+        return DecoderCache(
+            tuple(layer.reorder(indices) for layer in self.layers),
+            self.src_mask.index_select(0, indices),
+            self.length,
+        )
+
+    def with_room_for(self, n_new: int) -> DecoderCache:
+        """This cache, grown (by doubling) if `n_new` more positions would not fit."""
+        needed = self.length + n_new
+        if needed <= self.capacity:
+            return self
+        capacity = max(needed, 2 * self.capacity)
+        return replace(
+            self, layers=tuple(layer.grown(capacity, self.length) for layer in self.layers)
+        )
+
+    def advanced(self, n_new: int) -> DecoderCache:
+        """The same buffers, with `n_new` more positions counted as filled."""
+        return replace(self, length=self.length + n_new)
+
+
+def empty_self_kv(
+    batch: int, n_heads: int, capacity: int, d_head: int, like: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Uninitialised self-attention buffers (B, H, capacity, Dh), dtype and device of `like`."""
+    shape = (batch, n_heads, capacity, d_head)
+    return (
+        torch.empty(shape, dtype=like.dtype, device=like.device),
+        torch.empty(shape, dtype=like.dtype, device=like.device),
+    )
