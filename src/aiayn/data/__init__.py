@@ -1,1 +1,92 @@
-"""aiayn.data."""
+"""aiayn.data: text in, batches of ids out.
+
+Corpora (Multi30k, any parallel text files, synthetic tasks), cleaning, subword and symbol
+vocabularies, length-bucketed token batching and collation. Imports no model code.
+
+Typical use::
+
+    pairs = load_multi30k("train", "de", "en")
+    pairs, stats = clean_pairs(pairs, max_len=100)
+    vocabs = build_vocabularies(pairs, vocab_size=8000, joint=True)
+    examples = encode_pairs(pairs, vocabs)
+    sampler = TokenBatchSampler([(len(s), len(t)) for s, t in examples], max_tokens=4096)
+    loader = DataLoader(examples, batch_sampler=sampler, collate_fn=Collator())
+"""
+
+from aiayn.data.cleaning import FilterStats, clean_pairs, len_in_whitespace_tokens, split_holdout
+from aiayn.data.collate import Batch, Collator
+from aiayn.data.download import download_file
+from aiayn.data.errors import DataError
+from aiayn.data.multi30k import (
+    LANGUAGES,
+    MULTI30K_BASE_URL,
+    MULTI30K_COMMIT,
+    SPLIT_LANGUAGES,
+    SPLITS,
+    load_multi30k,
+    load_multi30k_tok_reference,
+    multi30k_dir,
+)
+from aiayn.data.sampler import TokenBatchSampler
+from aiayn.data.sentencepiece_tokenizer import SentencePieceTokenizer
+from aiayn.data.symbol_tokenizer import SymbolTokenizer
+from aiayn.data.synthetic import TASKS, make_task
+from aiayn.data.text_files import Pair, read_lines, read_parallel, read_tsv
+from aiayn.data.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPECIAL_IDS,
+    SPECIAL_PIECES,
+    UNK_ID,
+    Tokenizer,
+)
+from aiayn.data.vocab import (
+    IdPair,
+    Vocabularies,
+    build_vocabularies,
+    default_vocab_size,
+    encode_pairs,
+    load_tokenizer,
+)
+
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "LANGUAGES",
+    "MULTI30K_BASE_URL",
+    "MULTI30K_COMMIT",
+    "PAD_ID",
+    "SPECIAL_IDS",
+    "SPECIAL_PIECES",
+    "SPLITS",
+    "SPLIT_LANGUAGES",
+    "TASKS",
+    "UNK_ID",
+    "Batch",
+    "Collator",
+    "DataError",
+    "FilterStats",
+    "IdPair",
+    "Pair",
+    "SentencePieceTokenizer",
+    "SymbolTokenizer",
+    "TokenBatchSampler",
+    "Tokenizer",
+    "Vocabularies",
+    "build_vocabularies",
+    "clean_pairs",
+    "default_vocab_size",
+    "download_file",
+    "encode_pairs",
+    "len_in_whitespace_tokens",
+    "load_multi30k",
+    "load_multi30k_tok_reference",
+    "load_tokenizer",
+    "make_task",
+    "multi30k_dir",
+    "read_lines",
+    "read_parallel",
+    "read_tsv",
+    "split_holdout",
+]
