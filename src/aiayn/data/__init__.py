@@ -15,6 +15,7 @@ Typical use::
 
 from aiayn.data.cleaning import FilterStats, clean_pairs, len_in_whitespace_tokens, split_holdout
 from aiayn.data.collate import Batch, Collator
+from aiayn.data.corpus import CORPORA, Corpus, DataConfig, load_corpus
 from aiayn.data.download import download_file
 from aiayn.data.errors import DataError
 from aiayn.data.multi30k import (
@@ -52,6 +53,7 @@ from aiayn.data.vocab import (
 
 __all__ = [
     "BOS_ID",
+    "CORPORA",
     "EOS_ID",
     "LANGUAGES",
     "MULTI30K_BASE_URL",
@@ -65,6 +67,8 @@ __all__ = [
     "UNK_ID",
     "Batch",
     "Collator",
+    "Corpus",
+    "DataConfig",
     "DataError",
     "FilterStats",
     "IdPair",
@@ -80,6 +84,7 @@ __all__ = [
     "download_file",
     "encode_pairs",
     "len_in_whitespace_tokens",
+    "load_corpus",
     "load_multi30k",
     "load_multi30k_tok_reference",
     "load_tokenizer",
