@@ -1,1 +1,21 @@
-"""aiayn.training."""
+"""aiayn.training: loss, schedule, the training loop, precision and distributed set-up.
+
+Joins model and data; knows nothing of search or scoring (those come in as validation hooks).
+"""
+
+from aiayn.training.config import TrainConfig
+from aiayn.training.distributed import DistInfo
+from aiayn.training.loss import label_smoothed_nll
+from aiayn.training.schedule import NoamSchedule, noam_lr
+from aiayn.training.trainer import Trainer, TrainResult, ValidationHook
+
+__all__ = [
+    "DistInfo",
+    "NoamSchedule",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "ValidationHook",
+    "label_smoothed_nll",
+    "noam_lr",
+]

@@ -1,0 +1,23 @@
+"""Decoding settings: a frozen dataclass whose fields are the YAML keys of `decode:`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How to translate: search, length penalty, output length and batch size."""
+
+    beam_size: int = 4  # beams per sentence; 1 = greedy search
+    alpha: float = 0.6  # GNMT length penalty ((5 + |Y|) / 6) ^ alpha; 0 = none
+    max_len_offset: int = 50  # maximum output length = source length + this (EOS counted)
+    max_tokens: int = 8000  # source tokens per translation batch (sentences sorted by length)
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"decode.beam_size must be at least 1, got {self.beam_size}")
+        if self.alpha < 0:
+            raise ValueError(f"decode.alpha must be >= 0, got {self.alpha}")
+        if self.max_len_offset < 1 or self.max_tokens < 1:
+            raise ValueError("decode.max_len_offset and decode.max_tokens must be positive")

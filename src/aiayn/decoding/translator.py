@@ -1,0 +1,177 @@
+"""`Translator`: text in, text out, for a trained run. The CLI's `translate` is a thin layer on it.
+
+    translator = Translator.from_run("runs/de-en")
+    translator.translate(["Ein Hund rennt.", "Zwei Kinder spielen."])   # beam from the run
+
+Sentences are sorted by length and batched by source tokens, decoded with the run's tuned
+settings (beam size, length penalty) unless told otherwise, and returned in input order.
+Lines longer than the model can take are truncated with a warning (a documented choice: a
+translation of most of a sentence is more useful than none in a batch job).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from aiayn.data import Vocabularies
+from aiayn.decoding.beam import beam_search
+from aiayn.decoding.config import DecodeConfig
+from aiayn.decoding.greedy import greedy_search
+from aiayn.decoding.hypothesis import Hypothesis
+from aiayn.decoding.stepper import start
+from aiayn.model import Transformer
+from aiayn.runs import RunDir, load_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One translated sentence: its text and the n best hypotheses (ids and scores)."""
+
+    text: str
+    hypotheses: list[Hypothesis]
+
+
+class Translator:
+    """Translates text with a trained model and its vocabularies.
+
+    Args:
+        model: the trained model (put in eval mode here).
+        vocabs: source and target vocabularies of the run.
+        decode: default search settings.
+    """
+
+    def __init__(self, model: Transformer, vocabs: Vocabularies, decode: DecodeConfig) -> None:
+        self.model = model.eval()
+        self.vocabs = vocabs
+        self.decode = decode
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def from_run(
+        cls,
+        run_dir: str | Path,
+        checkpoint: str | Path | None = None,
+        device: str | torch.device = "cpu",
+    ) -> Translator:
+        """Load a run's model (its default checkpoint unless given one) and vocabularies.
+
+        Args:
+            run_dir: a directory written by `aiayn train`.
+            checkpoint: a checkpoint folder; default: the run's (averaged, else best).
+            device: where to run.
+
+        Raises:
+            RunError / CheckpointError: a missing or damaged run or checkpoint.
+        """
+        run = RunDir(Path(run_dir))
+        config = run.model_config()
+        path = Path(checkpoint) if checkpoint is not None else run.default_checkpoint()
+        model = Transformer(config).to(device)
+        load_weights(path, model, config)
+        vocabs = Vocabularies.load(run.path)
+        decode = DecodeConfig(**run.info().get("decode", {}))
+        return cls(model, vocabs, decode)
+
+    def _encode(self, text: str) -> list[int]:
+        ids = self.vocabs.src.encode(text)
+        config = self.model.config
+        limit = config.max_positions if config.positional == "learned" else 4 * config.max_positions
+        if len(ids) > limit:
+            log.warning("source of %d tokens truncated to the model's %d", len(ids), limit)
+            ids = ids[:limit]
+        return ids
+
+    @torch.no_grad()
+    def translate_full(
+        self,
+        texts: Sequence[str],
+        *,
+        beam_size: int | None = None,
+        alpha: float | None = None,
+        n_best: int = 1,
+    ) -> list[Translation]:
+        """Translate and keep the n best hypotheses with their scores.
+
+        Args:
+            texts: source sentences; an empty one gives an empty translation.
+            beam_size: beams; 1 = greedy; default: the run's setting.
+            alpha: length penalty; default: the run's setting.
+            n_best: hypotheses to keep per sentence (<= beam_size).
+
+        Returns:
+            One `Translation` per input, in input order.
+        """
+        settings = replace(
+            self.decode,
+            beam_size=self.decode.beam_size if beam_size is None else beam_size,
+            alpha=self.decode.alpha if alpha is None else alpha,
+        )
+        encoded = [self._encode(t) if t.strip() else [] for t in texts]
+        results: list[Translation | None] = [None] * len(texts)
+        order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
+        for i in range(len(texts)):
+            if not encoded[i]:
+                results[i] = Translation("", [Hypothesis([], 0.0, 0.0)])
+        batch: list[int] = []
+        for i in order:
+            longest = max([len(encoded[i])] + [len(encoded[j]) for j in batch])
+            if batch and longest * (len(batch) + 1) * settings.beam_size > settings.max_tokens:
+                self._run_batch(batch, encoded, settings, n_best, results)
+                batch = []
+            batch.append(i)
+        if batch:
+            self._run_batch(batch, encoded, settings, n_best, results)
+        return [r for r in results if r is not None]
+
+    def translate(
+        self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None
+    ) -> list[str]:
+        """Translate sentences; see `translate_full` for the arguments."""
+        return [t.text for t in self.translate_full(texts, beam_size=beam_size, alpha=alpha)]
+
+    def _run_batch(
+        self,
+        batch: list[int],
+        encoded: list[list[int]],
+        settings: DecodeConfig,
+        n_best: int,
+        results: list[Translation | None],
+    ) -> None:
+        """Decode one length-sorted batch and store its translations in `results`."""
+        pad = self.model.config.pad_id
+        lengths = torch.tensor([len(encoded[i]) for i in batch])
+        src = torch.full((len(batch), int(lengths.max())), pad, dtype=torch.long)
+        for row, i in enumerate(batch):
+            src[row, : len(encoded[i])] = torch.tensor(encoded[i])
+        src = src.to(self.device)
+        src_mask = src != pad
+        max_len = lengths + settings.max_len_offset
+        if self.model.config.positional == "learned":
+            max_len = max_len.clamp(max=self.model.config.max_positions)
+        stepper, cache = start(self.model, src, src_mask, capacity=int(max_len.max()))
+        tgt = self.vocabs.tgt
+        if settings.beam_size == 1:
+            outs = greedy_search(
+                stepper, cache, bos_id=tgt.bos_id, eos_id=tgt.eos_id, max_len=max_len
+            )
+            hyps = [[Hypothesis(ids, 0.0, 0.0)] for ids in outs]
+        else:
+            hyps = beam_search(
+                stepper,
+                cache,
+                bos_id=tgt.bos_id,
+                eos_id=tgt.eos_id,
+                max_len=max_len,
+                beam_size=settings.beam_size,
+                alpha=settings.alpha,
+                n_best=n_best,
+            )
+        for i, best in zip(batch, hyps, strict=True):
+            results[i] = Translation(tgt.decode(best[0].tokens), best)

@@ -1,0 +1,34 @@
+"""aiayn.runs: the run directory on disk, shared by training (writes) and decoding (reads).
+
+A run directory holds the config, the vocabulary, checkpoints, metrics and provenance. This
+layer imports only model and data, so decoding can load a run without importing training.
+"""
+
+from aiayn.runs.atomic import atomic_write, atomic_write_json, atomic_write_text
+from aiayn.runs.checkpoint import (
+    CheckpointError,
+    average_checkpoints,
+    checkpoint_config,
+    load_trainer_state,
+    load_weights,
+    prune_checkpoints,
+    save_checkpoint,
+    step_checkpoints,
+)
+from aiayn.runs.layout import RunDir, RunError
+
+__all__ = [
+    "CheckpointError",
+    "RunDir",
+    "RunError",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "average_checkpoints",
+    "checkpoint_config",
+    "load_trainer_state",
+    "load_weights",
+    "prune_checkpoints",
+    "save_checkpoint",
+    "step_checkpoints",
+]

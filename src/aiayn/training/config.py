@@ -1,0 +1,68 @@
+"""Training hyper-parameters: a frozen dataclass whose fields are the YAML keys of `train:`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiayn.training.precision import PRECISIONS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: batches, optimizer, schedule, length, checkpoints and logging."""
+
+    max_tokens: int = 4096  # tokens per batch per process (padded, max of source and target)
+    max_sentences: int | None = None  # optional cap on sentences per batch
+    update_freq: int = 1  # batches accumulated per update (gradient accumulation)
+    lr_factor: float = 1.0  # the schedule's factor: lr = factor * d^-0.5 * min(...)
+    warmup: int = 4000  # warmup updates of the paper's schedule
+    adam_beta1: float = 0.9  # Adam beta1 (paper: 0.9)
+    adam_beta2: float = 0.98  # Adam beta2 (paper: 0.98)
+    adam_eps: float = 1e-9  # Adam epsilon (paper: 1e-9)
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) when > 0
+    label_smoothing: float = 0.1  # epsilon of label smoothing (paper: 0.1)
+    clip_norm: float = 0.0  # gradient-norm clipping; 0 = off
+    max_steps: int = 0  # stop after this many updates; 0 = no limit
+    max_epochs: int = 10  # stop after this many epochs; 0 = no limit
+    seed: int = 1  # seeds the model init, dropout and batch order
+    precision: str = "auto"  # "auto" (bf16 where native), "fp32" or "bf16"
+    compile: bool = False  # wrap the model in torch.compile
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    save_every: int = 0  # also checkpoint every N updates; 0 = at the end of each epoch only
+    keep_last: int = 5  # step checkpoints kept on disk (best and averaged kept apart)
+    average_last: int = 0  # average the last N checkpoints when training ends; 0 = no
+    best_metric: str = "loss"  # choose the best checkpoint by "loss" (val NLL) or "bleu"
+    validate_every: int = 1  # validate every N epochs
+    log_every: int = 50  # log training metrics every N updates
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        positive = (
+            "max_tokens",
+            "update_freq",
+            "warmup",
+            "keep_last",
+            "validate_every",
+            "log_every",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "max_epochs", "save_every", "average_last", "clip_norm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_steps == 0 and self.max_epochs == 0:
+            raise ValueError("train.max_steps and train.max_epochs are both 0: training never ends")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.best_metric not in ("loss", "bleu"):
+            raise ValueError(
+                f"train.best_metric must be 'loss' or 'bleu', got {self.best_metric!r}"
+            )
+        if self.average_last > self.keep_last:
+            raise ValueError(
+                f"train.average_last ({self.average_last}) needs train.keep_last >= it "
+                f"(got {self.keep_last})"
+            )

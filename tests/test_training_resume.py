@@ -1,0 +1,61 @@
+"""An interrupted run resumes exactly: SIGKILL mid-epoch, --resume, same final state."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from aiayn.runs import load_trainer_state, step_checkpoints
+from aiayn.runs.checkpoint import WEIGHTS
+
+TRAIN = [
+    sys.executable, "-m", "aiayn", "train",
+    "--task", "copy", "--max-steps", "24", "--save-every", "4", "--keep-last", "20",
+    "--max-tokens", "512", "--precision", "fp32", "--valid-bleu", "0", "--no-progress",
+    "--set", "data.task_train_size=3000", "--set", "data.task_valid_size=50",
+    "--set", "model.dropout=0.1", "--set", "train.warmup=50",
+]  # fmt: skip
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def final_state(run: Path) -> tuple[dict, dict]:
+    last = step_checkpoints(run / "checkpoints")[-1]
+    assert last.name == "step-00000024"
+    return load_file(str(last / WEIGHTS)), load_trainer_state(last)["optimizer"]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    subprocess.run([*TRAIN, "--out", str(straight)], check=True, env=env(), capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*TRAIN, "--out", str(killed)], env=env(), stdout=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(step_checkpoints(killed / "checkpoints")) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = step_checkpoints(killed / "checkpoints")
+    assert saved and saved[-1].name != "step-00000024", "the run was not interrupted mid-way"
+    # The run is 24 updates of ~100 batches per epoch: the kill fell mid-epoch.
+    assert load_trainer_state(saved[-1])["consumed"] > 0
+
+    subprocess.run(
+        [*TRAIN, "--out", str(killed), "--resume"], check=True, env=env(), capture_output=True
+    )
+    weights_a, optim_a = final_state(straight)
+    weights_b, optim_b = final_state(killed)
+    assert weights_a.keys() == weights_b.keys()
+    for name in weights_a:
+        assert torch.equal(weights_a[name], weights_b[name]), name
+    for key, state in optim_a["state"].items():
+        for field, value in state.items():
+            assert torch.equal(value, optim_b["state"][key][field]), (key, field)
