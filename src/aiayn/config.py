@@ -53,6 +53,27 @@ class RunConfig:
             raise ValueError(f"unknown key(s) in model: {', '.join(unknown)}")
         self.model_config(100, 100)  # validate the values now, not after hours of data prep
 
+    @classmethod
+    def quickstart(cls) -> RunConfig:
+        """What `aiayn train` runs with no options: the reverse task, learnt in a few CPU minutes."""
+        return cls(
+            model={"preset": "tiny", "d_model": 128, "d_ff": 256},
+            data=DataConfig(corpus="task", task="reverse"),
+            train=TrainConfig(
+                max_tokens=2048, warmup=400, lr_factor=0.5, max_epochs=12, average_last=3
+            ),
+            decode=DecodeConfig(beam_size=1),
+        )
+
+    @classmethod
+    def text_default(cls) -> RunConfig:
+        """The starting point for real text without a config file: the `small` model."""
+        return cls(
+            model={"preset": "small"},
+            data=DataConfig(corpus="multi30k"),
+            train=TrainConfig(max_tokens=4096, max_epochs=20),
+        )
+
     def model_config(self, src_vocab_size: int, tgt_vocab_size: int) -> ModelConfig:
         """The ModelConfig for vocabularies of these sizes."""
         overrides = {k: v for k, v in self.model.items() if k != "preset"}

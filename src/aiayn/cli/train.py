@@ -140,7 +140,12 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """The config file (or the defaults), then command-line options, then --set overrides."""
-    config = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.config:
+        config = RunConfig.load(args.config)
+    elif args.corpus in (None, "task") and not (args.src or args.tgt or args.src_file or args.tsv):
+        config = RunConfig.quickstart()
+    else:
+        config = RunConfig.text_default()
     values = config.to_dict()
     for option, (section, key) in OPTION_FIELDS.items():
         value = getattr(args, option)
@@ -152,8 +157,6 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         values["train"]["progress"] = False
     if args.corpus is None and (args.src_file or args.tsv):
         values["data"]["corpus"] = "tsv" if args.tsv else "files"
-    elif args.corpus is None and (args.src or args.tgt) and not args.config:
-        values["data"]["corpus"] = "multi30k"
     for section, key, value in parse_set(args.set):
         if section not in values:
             raise ValueError(f"--set {section}.{key}: unknown section {section!r}")

@@ -24,7 +24,7 @@ from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.greedy import greedy_search
 from aiayn.decoding.hypothesis import Hypothesis
 from aiayn.decoding.stepper import start
-from aiayn.model import Transformer
+from aiayn.model import AttentionWeights, Transformer
 from aiayn.runs import RunDir, load_weights
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,26 @@ class Translator:
     ) -> list[str]:
         """Translate sentences; see `translate_full` for the arguments."""
         return [t.text for t in self.translate_full(texts, beam_size=beam_size, alpha=alpha)]
+
+    @torch.no_grad()
+    def attention(self, text: str) -> tuple[AttentionWeights, list[str], list[str]]:
+        """Translate one sentence and return every attention weight of that pair.
+
+        Returns:
+            The weights (batch of one), the source subwords and the decoder-input subwords
+            (BOS followed by the translation's subwords).
+        """
+        src_ids = self._encode(text)
+        if not src_ids:
+            raise ValueError("cannot draw attention for an empty sentence")
+        best = self.translate_full([text])[0].hypotheses[0].tokens
+        tgt = self.vocabs.tgt
+        src = torch.tensor([src_ids], device=self.device)
+        tgt_in = torch.tensor([[tgt.bos_id, *best]], device=self.device)
+        weights = self.model.attention_weights(src, tgt_in)
+        src_pieces = [self.vocabs.src.id_to_piece(i) for i in src_ids]
+        tgt_pieces = [tgt.id_to_piece(i) for i in tgt_in[0].tolist()]
+        return weights, src_pieces, tgt_pieces
 
     def _run_batch(
         self,

@@ -7,8 +7,8 @@ each validation (as minGPT's trainer takes callbacks); the CLI plugs BLEU in.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +36,9 @@ from aiayn.training.config import TrainConfig
 from aiayn.training.distributed import DistInfo, all_reduce_sum, barrier
 from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.metrics import MetricsLog, plot_curves
+from aiayn.training.optim import make_optimizer
 from aiayn.training.precision import autocast, resolve_precision
+from aiayn.training.rng import rng_state, set_rng_state
 from aiayn.training.schedule import NoamSchedule
 
 ValidationHook = Callable[[Transformer, int, int], dict[str, float]]
@@ -53,39 +55,6 @@ class TrainResult:
     last_valid: dict[str, float]
     best: float | None
     interrupted: bool = False
-
-
-def rng_state() -> dict[str, Any]:
-    """Every random generator training uses (dropout on CPU/CUDA, Python's random)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state` returned."""
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def make_optimizer(
-    model: nn.Module, config: TrainConfig, device: torch.device
-) -> torch.optim.Optimizer:
-    """Adam(W) with the paper's betas and epsilon; fused kernels where the backend has them."""
-    kind = torch.optim.AdamW if config.weight_decay > 0 else torch.optim.Adam
-    kwargs = dict(
-        lr=0.0,  # the schedule sets it before every update
-        betas=(config.adam_beta1, config.adam_beta2),
-        eps=config.adam_eps,
-        weight_decay=config.weight_decay,
-    )
-    try:
-        return kind(model.parameters(), fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return kind(model.parameters(), foreach=device.type == "cuda", **kwargs)
 
 
 class Trainer:
@@ -168,7 +137,11 @@ class Trainer:
             batch = batch.to(self.device, non_blocking=True)
             last = i == len(batches) - 1
             # Gradients are averaged over ranks once per update, not per batch.
-            sync = self.ddp.no_sync() if self.ddp is not None and not last else _nullcontext()
+            sync = (
+                self.ddp.no_sync()
+                if self.ddp is not None and not last
+                else contextlib.nullcontext()
+            )
             with sync:
                 with autocast(self.precision, self.device):
                     logits = self.forward(
@@ -310,23 +283,31 @@ class Trainer:
             c.max_epochs and self.epoch >= c.max_epochs
         )
 
-    def _end_of_epoch(self, finished_epoch: int) -> dict[str, float]:
-        """Validate, log, checkpoint (pointing at the next epoch) and keep the best."""
+    def _validate_and_checkpoint(
+        self, epoch: int, consumed: int, validate: bool
+    ) -> dict[str, float]:
+        """Validate (if asked), checkpoint the position (`epoch`, `consumed`) and keep the best."""
         metrics: dict[str, float] = {}
-        if (finished_epoch + 1) % self.config.validate_every == 0 or self._done():
+        if validate:
             metrics = self.validate()
-            self.metrics.log("valid", self.step, epoch=finished_epoch + 1, **metrics)
+            self.metrics.log("valid", self.step, epoch=epoch, **metrics)
         better = bool(metrics) and self._is_better(metrics)
-        path = self.save(finished_epoch + 1, 0, {"valid": metrics})
+        path = self.save(epoch, consumed, {"valid": metrics})
         if better and path is not None:
+            meta = {"step": self.step, "epoch": epoch, "valid": metrics}
             save_checkpoint(
-                self.run.checkpoints / "best",
-                self.model,
-                self.model.config,
-                None,
-                {"step": self.step, "epoch": finished_epoch + 1, "valid": metrics},
+                self.run.checkpoints / "best", self.model, self.model.config, None, meta
             )
         return metrics
+
+    def _report(self, bar: tqdm, metrics: dict[str, float]) -> None:
+        """One line under the progress bar after a validation."""
+        if not metrics or not (self.dist.is_main and self.config.progress):
+            return
+        line = f"epoch {self.epoch}: valid loss {metrics['loss']:.3f} ppl {metrics['ppl']:.2f}"
+        if "bleu" in metrics:
+            line += f" BLEU {metrics['bleu']:.2f}"
+        bar.write(line)
 
     def fit(self) -> TrainResult:
         """Train until `max_steps` updates or `max_epochs` epochs, whichever comes first."""
@@ -344,7 +325,7 @@ class Trainer:
         )
         start, tokens_seen, last_valid = time.perf_counter(), 0.0, {}
         interrupted = False
-        window = {"loss": 0.0, "nll": 0.0, "tokens": 0.0, "time": time.perf_counter()}
+        window = _Window()
         try:
             while not self._done():
                 self.sampler.set_epoch(self.epoch)
@@ -356,66 +337,37 @@ class Trainer:
                     self._boundary_rng = rng_state()
                     tokens_seen += n
                     epoch_tokens += n
-                    window["loss"] += loss
-                    window["nll"] += nll
-                    window["tokens"] += n
+                    window.add(loss, nll, n)
                     bar.update(1)
                     if self.step % c.log_every == 0 or self.step == 1:
-                        elapsed = time.perf_counter() - window["time"]
-                        record = {
-                            "loss": window["loss"] / window["tokens"],
-                            "nll": window["nll"] / window["tokens"],
-                            "lr": self.optimizer.param_groups[0]["lr"],
-                            "tokens_per_s": window["tokens"] / max(elapsed, 1e-9),
-                            "epoch": self.epoch + 1,
-                        }
-                        self.metrics.log("train", self.step, **record)
+                        record = window.flush(self.optimizer.param_groups[0]["lr"])
+                        self.metrics.log("train", self.step, epoch=self.epoch + 1, **record)
                         bar.set_postfix(
                             loss=f"{record['loss']:.3f}",
                             lr=f"{record['lr']:.2e}",
                             tok_s=f"{record['tokens_per_s']:.0f}",
                         )
-                        window = {
-                            "loss": 0.0,
-                            "nll": 0.0,
-                            "tokens": 0.0,
-                            "time": time.perf_counter(),
-                        }
                     if c.save_every and self.step % c.save_every == 0:
                         self.save(self.epoch, self.consumed)
                     if c.max_steps and self.step >= c.max_steps:
                         break
-                finished = self.consumed >= len(self.sampler)
-                seconds = time.perf_counter() - epoch_start
-                if finished:
+                if self.consumed >= len(self.sampler):  # the epoch is complete
+                    seconds = time.perf_counter() - epoch_start
+                    speed = epoch_tokens / max(seconds, 1e-9)  # per epoch: shows any slowdown
                     self.metrics.log(
                         "epoch",
                         self.step,
                         epoch=self.epoch + 1,
                         seconds=seconds,
-                        tokens_per_s=epoch_tokens / max(seconds, 1e-9),
+                        tokens_per_s=speed,
                     )
                     self.epoch += 1
                     self.consumed = 0
-                    last_valid = self._end_of_epoch(self.epoch - 1)
-                    if last_valid:
-                        bar.write(
-                            f"epoch {self.epoch}: valid loss {last_valid['loss']:.3f} "
-                            f"ppl {last_valid['ppl']:.2f}"
-                            + (f" BLEU {last_valid['bleu']:.2f}" if "bleu" in last_valid else "")
-                        ) if self.dist.is_main and c.progress else None
+                    due = self.epoch % c.validate_every == 0 or self._done()
+                    last_valid = self._validate_and_checkpoint(self.epoch, 0, due)
                 else:  # stopped by max_steps inside an epoch
-                    last_valid = self.validate()
-                    self.metrics.log("valid", self.step, epoch=self.epoch + 1, **last_valid)
-                    if self._is_better(last_valid) and self.dist.is_main:
-                        save_checkpoint(
-                            self.run.checkpoints / "best",
-                            self.model,
-                            self.model.config,
-                            None,
-                            {"step": self.step, "epoch": self.epoch, "valid": last_valid},
-                        )
-                    self.save(self.epoch, self.consumed, {"valid": last_valid})
+                    last_valid = self._validate_and_checkpoint(self.epoch, self.consumed, True)
+                self._report(bar, last_valid)
         except KeyboardInterrupt:
             # Ctrl-C: keep the last completed update (a partial one is dropped).
             interrupted = True
@@ -454,11 +406,28 @@ class Trainer:
             plot_curves(self.run.metrics_file, self.run.curves_file)
 
 
-class _nullcontext:
-    """A do-nothing context manager (cheaper to write than to import for this one use)."""
+class _Window:
+    """Running sums of the training loss between two log lines."""
 
-    def __enter__(self) -> None:
-        return None
+    def __init__(self) -> None:
+        self.loss = self.nll = self.tokens = 0.0
+        self.start = time.perf_counter()
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def add(self, loss: float, nll: float, tokens: float) -> None:
+        """Count one update's summed losses and target tokens."""
+        self.loss += loss
+        self.nll += nll
+        self.tokens += tokens
+
+    def flush(self, lr: float) -> dict[str, float]:
+        """Per-token averages and throughput since the last flush; then start again."""
+        seconds = max(time.perf_counter() - self.start, 1e-9)
+        tokens = max(self.tokens, 1.0)
+        record = {
+            "loss": self.loss / tokens,
+            "nll": self.nll / tokens,
+            "lr": lr,
+            "tokens_per_s": self.tokens / seconds,
+        }
+        self.__init__()
+        return record

@@ -1,0 +1,41 @@
+"""`aiayn attention`: draw the attention of a trained model on one sentence."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aiayn.decoding.translator import Translator
+from aiayn.evaluation.attention_plot import KINDS, plot_attention
+from aiayn.pipeline import resolve_device
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(
+        "attention", help="heatmaps of every layer's and head's attention for one sentence"
+    )
+    p.add_argument("--run", required=True, type=Path, help="run directory from `aiayn train`")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the run's)")
+    p.add_argument("--text", required=True, help="the source sentence")
+    p.add_argument("--output", required=True, type=Path, help="PNG file to write")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=KINDS,
+        default=["cross"],
+        help="which attentions to draw (default: cross)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Translate the sentence, then draw its attention."""
+    translator = Translator.from_run(args.run, args.checkpoint, device=resolve_device(args.device))
+    weights, src_pieces, tgt_pieces = translator.attention(args.text)
+    path = plot_attention(weights, src_pieces, tgt_pieces, args.output, args.kinds)
+    print(f"source subwords:      {' '.join(src_pieces)}")
+    print(f"translation subwords: {' '.join(tgt_pieces[1:])}")
+    print(f"attention written to {path}")
+    return 0
