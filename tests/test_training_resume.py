@@ -59,3 +59,20 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
     for key, state in optim_a["state"].items():
         for field, value in state.items():
             assert torch.equal(value, optim_b["state"][key][field]), (key, field)
+
+
+def test_ctrl_c_saves_the_last_update_and_resume_finishes(tmp_path: Path) -> None:
+    run = tmp_path / "interrupted"
+    proc = subprocess.Popen([*TRAIN, "--out", str(run)], env=env(), stdout=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not step_checkpoints(run / "checkpoints"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    saved = step_checkpoints(run / "checkpoints")
+    state = load_trainer_state(saved[-1])
+    assert state["step"] == int(saved[-1].name.split("-")[1])
+    subprocess.run(
+        [*TRAIN, "--out", str(run), "--resume"], check=True, env=env(), capture_output=True
+    )
+    assert step_checkpoints(run / "checkpoints")[-1].name == "step-00000024"
