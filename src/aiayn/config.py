@@ -55,7 +55,7 @@ class RunConfig:
 
     @classmethod
     def quickstart(cls) -> RunConfig:
-        """What `aiayn train` runs with no options: the reverse task, learnt in a few CPU minutes."""
+        """What `aiayn train` runs with no options: the reverse task, learnt in minutes on a CPU."""
         return cls(
             model={"preset": "tiny", "d_model": 128, "d_ff": 256},
             data=DataConfig(corpus="task", task="reverse"),
