@@ -15,7 +15,7 @@ from aiayn.runs.checkpoint import WEIGHTS
 
 TRAIN = [
     sys.executable, "-m", "aiayn", "train",
-    "--task", "copy", "--max-steps", "24", "--save-every", "4", "--keep-last", "20",
+    "--task", "copy", "--max-steps", "60", "--save-every", "4", "--keep-last", "20",
     "--max-tokens", "512", "--precision", "fp32", "--valid-bleu", "0", "--no-progress",
     "--set", "data.task_train_size=3000", "--set", "data.task_valid_size=50",
     "--set", "model.dropout=0.1", "--set", "train.warmup=50",
@@ -28,7 +28,7 @@ def env() -> dict[str, str]:
 
 def final_state(run: Path) -> tuple[dict, dict]:
     last = step_checkpoints(run / "checkpoints")[-1]
-    assert last.name == "step-00000024"
+    assert last.name == "step-00000060"
     return load_file(str(last / WEIGHTS)), load_trainer_state(last)["optimizer"]
 
 
@@ -44,8 +44,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = step_checkpoints(killed / "checkpoints")
-    assert saved and saved[-1].name != "step-00000024", "the run was not interrupted mid-way"
-    # The run is 24 updates of ~100 batches per epoch: the kill fell mid-epoch.
+    assert saved and saved[-1].name != "step-00000060", "the run was not interrupted mid-way"
+    # The run is 60 updates of ~100 batches per epoch: the kill fell mid-epoch.
     assert load_trainer_state(saved[-1])["consumed"] > 0
 
     subprocess.run(
@@ -75,4 +75,4 @@ def test_ctrl_c_saves_the_last_update_and_resume_finishes(tmp_path: Path) -> Non
     subprocess.run(
         [*TRAIN, "--out", str(run), "--resume"], check=True, env=env(), capture_output=True
     )
-    assert step_checkpoints(run / "checkpoints")[-1].name == "step-00000024"
+    assert step_checkpoints(run / "checkpoints")[-1].name == "step-00000060"

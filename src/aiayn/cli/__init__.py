@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `aiayn` console script."""
     logging.basicConfig(level=logging.WARNING, format="aiayn: %(levelname)s: %(message)s")
+    # Ctrl-C must reach training (which saves a checkpoint first) even when the shell that
+    # started us ignored SIGINT, as background jobs inherit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
