@@ -32,6 +32,8 @@ class DataConfig:
     valid_src_file: str | None = None  # corpus "files": validation source (else a held-out slice)
     valid_tgt_file: str | None = None  # corpus "files": validation target
     tsv: str | None = None  # corpus "tsv": one file, source<TAB>target per line
+    max_train_pairs: int | None = None  # use only the first N training pairs (quick experiments)
+    max_valid_pairs: int | None = None  # use only the first N validation pairs
     valid_holdout: int = 1000  # pairs held out for validation when no validation files are given
     max_len: int = 200  # drop training pairs with a side longer than this (whitespace tokens)
     vocab_size: int | None = None  # subword vocabulary size; None = sized for the corpus
@@ -121,6 +123,10 @@ def load_corpus(config: DataConfig) -> Corpus:
                 )
             train, valid = split_holdout(pairs, config.valid_holdout, config.seed)
             notes.append(f"held out {len(valid)} training pairs for validation")
+    if config.max_train_pairs is not None:
+        train = train[: config.max_train_pairs]
+    if config.max_valid_pairs is not None:
+        valid = valid[: config.max_valid_pairs]
     train, stats = clean_pairs(train, max_len=config.max_len)
     valid, _ = clean_pairs(valid)
     if not train:
