@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +63,23 @@ def save_checkpoint(
     Returns:
         The folder.
     """
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
+    info = {"model_config": config.to_dict(), "saved_at": time.time(), **meta}
+
+    def write(tmp: Path) -> None:
         save_model(model, str(tmp / WEIGHTS))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / STATE)
-        info = {"model_config": config.to_dict(), "saved_at": time.time(), **meta}
         (tmp / META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    return write_folder(Path(directory), write)
+
+
+def write_folder(directory: Path, write: Callable[[Path], None]) -> Path:
+    """Fill a temporary sibling folder with `write(tmp)`, then rename it to `directory`."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        write(tmp)
         replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -197,13 +206,9 @@ def average_checkpoints(directories: list[Path], output: Path) -> Path:
     averaged = {k: (v / len(directories)).float() for k, v in total.items()}
     meta = read_meta(directories[-1])
     meta.update(averaged_from=[Path(d).name for d in directories])
-    output = Path(output)
-    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
-    try:
+
+    def write(tmp: Path) -> None:
         save_file(averaged, str(tmp / WEIGHTS))
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        replace_dir(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return output
+
+    return write_folder(Path(output), write)
