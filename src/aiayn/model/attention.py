@@ -16,8 +16,12 @@ from torch import Tensor, nn
 
 from aiayn.model.masks import causal_mask
 
-# Below this many keys the explicit kernel beat SDPA on a 2-core CPU (measured in benchmarks/).
-AUTO_EXPLICIT_MAX_KEYS = 64
+# "auto" on a CPU runs the explicit kernel only for one query per row (a cached decoding step)
+# over at most this many keys, SDPA for everything else. Measured with torch 2.13 on a 2-core
+# CPU (`python -m benchmarks.kernels`, docs/benchmarks.md): SDPA is 1.25-2.6x faster at training
+# shapes (forward + backward) and 4-12% faster per decoding step; the two tie only for decoding
+# over a handful of keys.
+AUTO_EXPLICIT_MAX_KEYS = 16
 
 
 def explicit_attention(
@@ -91,11 +95,15 @@ def sdpa_attention(
     return out
 
 
-def choose_kernel(kernel: str, k_len: int, device: torch.device) -> str:
-    """Resolve "auto" to a concrete kernel: the explicit one for short keys on CPU."""
+def choose_kernel(kernel: str, k_len: int, device: torch.device, q_len: int = 1) -> str:
+    """Resolve "auto" to a concrete kernel.
+
+    On a CPU, one query per row (a cached decoding step) over at most
+    `AUTO_EXPLICIT_MAX_KEYS` keys runs the explicit kernel; everything else runs SDPA.
+    """
     if kernel != "auto":
         return kernel
-    if device.type == "cpu" and k_len < AUTO_EXPLICIT_MAX_KEYS:
+    if device.type == "cpu" and q_len == 1 and k_len <= AUTO_EXPLICIT_MAX_KEYS:
         return "explicit"
     return "sdpa"
 
@@ -132,7 +140,7 @@ class MultiHeadAttention(nn.Module):
     ) -> Tensor:
         """Run the selected kernel on (B, H, T, Dh) heads and project the concatenation."""
         dropout_p = self.dropout if self.training else 0.0
-        kernel = choose_kernel(self.kernel, k.shape[-2], q.device)
+        kernel = choose_kernel(self.kernel, k.shape[-2], q.device, q.shape[-2])
         if weights_out is not None or kernel == "explicit":
             out, weights = explicit_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
             if weights_out is not None:

@@ -18,7 +18,7 @@ from aiayn.model.embeddings import (
     TokenEmbedding,
 )
 from aiayn.model.flops import forward_flops
-from aiayn.model.layers import DecoderLayer, EncoderLayer
+from aiayn.model.layers import DecoderLayer, Dropout, EncoderLayer
 from aiayn.model.masks import key_mask, padding_mask
 
 
@@ -63,7 +63,7 @@ class Transformer(nn.Module):
             self.positions: nn.Module = SinusoidalPositionalEncoding(c.d_model, c.max_positions)
         else:
             self.positions = LearnedPositionalEmbedding(c.d_model, c.max_positions)
-        self.embed_dropout = nn.Dropout(c.dropout)
+        self.embed_dropout = Dropout(c.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_decoder_layers))
         # Pre-norm leaves the residual stream unnormalised, so it needs a final LayerNorm;
