@@ -33,7 +33,7 @@ def test_incremental_after_reorder_equals_full_on_reordered_batch() -> None:
     perm = torch.tensor([2, 0, 0, 3, 1])  # permute, repeat (like beams) and drop nothing
     with torch.no_grad():
         memory = model.encode(src)
-        cache = model.init_cache(memory)
+        cache = model.init_cache(memory, capacity=6)  # grows after the reorder
         for t in range(5):
             _, cache = model.decode(tgt[:, t : t + 1], memory, cache)
         cache = cache.reorder(perm)
@@ -41,11 +41,16 @@ def test_incremental_after_reorder_equals_full_on_reordered_batch() -> None:
         tgt_r = tgt[perm]
         full, _ = model.decode(tgt_r, memory_r)
         for t in range(5, 10):
-            logits, cache = model.decode(tgt_r[:, t : t + 1], memory_r, cache)
+            # The cache holds all a cached step reads: no memory needed (beam search relies on
+            # it and never reorders the encoder output).
+            logits, cache = model.decode(tgt_r[:, t : t + 1], None, cache)
             torch.testing.assert_close(
                 logits[:, 0].log_softmax(-1), full[:, t].log_softmax(-1), atol=1e-5, rtol=0
             )
     assert cache.batch_size == 5 and torch.equal(cache.src_mask, memory.src_mask[perm])
+    assert cache.capacity > 6
+    with pytest.raises(ValueError, match="memory"):
+        model.decode(tgt, None)
 
 
 def test_prefill_several_positions_then_step() -> None:

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from aiayn import __version__
-from aiayn.cli import attention, average, demo, evaluate, train, translate
+from aiayn.cli import attention, average, demo, evaluate, train, translate, tune
 from aiayn.data import DataError
 from aiayn.runs import CheckpointError, RunError
 
-COMMANDS = (train, translate, evaluate, attention, average, demo)
+COMMANDS = (train, translate, evaluate, tune, attention, average, demo)
 
 # Errors a user can cause (bad input, missing files): one line on stderr, no traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, OSError, DataError, CheckpointError, RunError)

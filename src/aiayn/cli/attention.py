@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aiayn.decoding.translator import Translator
+from aiayn.cli.common import add_run_options, load_translator
 from aiayn.evaluation.attention_plot import KINDS, plot_attention
-from aiayn.pipeline import resolve_device
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "attention", help="heatmaps of every layer's and head's attention for one sentence"
     )
-    p.add_argument("--run", required=True, type=Path, help="run directory from `aiayn train`")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the run's)")
+    add_run_options(p)
     p.add_argument("--text", required=True, help="the source sentence")
     p.add_argument("--output", required=True, type=Path, help="PNG file to write")
     p.add_argument(
@@ -26,13 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=["cross"],
         help="which attentions to draw (default: cross)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Translate the sentence, then draw its attention."""
-    translator = Translator.from_run(args.run, args.checkpoint, device=resolve_device(args.device))
+    translator = load_translator(args)
     weights, src_pieces, tgt_pieces = translator.attention(args.text)
     path = plot_attention(weights, src_pieces, tgt_pieces, args.output, args.kinds)
     print(f"source subwords:      {' '.join(src_pieces)}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aiayn.cli.common import add_run_options, load_translator
 from aiayn.config import RunConfig
 from aiayn.data import SPLITS, load_multi30k, load_multi30k_tok_reference, read_lines
-from aiayn.decoding.translator import Translator
 from aiayn.evaluation.report import evaluate_translations
-from aiayn.pipeline import resolve_device
 from aiayn.runs import RunDir, atomic_write_text
 
 
@@ -22,8 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "tokenised, lowercased BLEU that the Multi30k literature reports. Writes the "
         "translations into the run's translations/ folder.",
     )
-    p.add_argument("--run", required=True, type=Path, help="run directory from `aiayn train`")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the run's)")
+    add_run_options(p)
     p.add_argument("--corpus", choices=("multi30k",), default="multi30k", help="named corpus")
     p.add_argument("--split", choices=SPLITS, default="test_2016_flickr", help="Multi30k split")
     p.add_argument("--data-dir", help="folder with the Multi30k files (default: the run's)")
@@ -32,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", help="target language for tokenised BLEU (default: the run's)")
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.set_defaults(handler=run)
 
 
@@ -57,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
         data_dir = args.data_dir or data.data_dir
         pairs = load_multi30k(args.split, data.src_lang, data.tgt_lang, data_dir=data_dir)
         sources, references = [s for s, _ in pairs], [t for _, t in pairs]
-        tok_refs = load_multi30k_tok_reference(args.split, data.tgt_lang, data_dir=data_dir)
+        # The shipped tokenised reference when it is on disk; else the scorer builds it the
+        # same way (proven line for line on test_2016), with no download for a file it can make.
+        tok_refs = load_multi30k_tok_reference(
+            args.split, data.tgt_lang, data_dir=data_dir, download=False
+        )
         name = f"{args.split}.{data.src_lang}-{data.tgt_lang}"
-    translator = Translator.from_run(
-        run_dir.path, args.checkpoint, device=resolve_device(args.device)
-    )
+    translator = load_translator(args)
     hypotheses = translator.translate(sources, beam_size=args.beam, alpha=args.alpha)
     report = evaluate_translations(hypotheses, references, lang, tok_refs)
     out = run_dir.path / "translations" / f"{name}.hyp"

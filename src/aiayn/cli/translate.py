@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from aiayn.cli.common import add_run_options, load_translator
 from aiayn.data import DataError, read_lines
-from aiayn.decoding.translator import Translator
-from aiayn.pipeline import resolve_device
 from aiayn.runs import atomic_write_text
 
 
@@ -21,14 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "order (an empty line gives an empty line). Sentences longer than the model can take "
         "are truncated with a warning.",
     )
-    p.add_argument("--run", required=True, type=Path, help="run directory from `aiayn train`")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the run's)")
+    add_run_options(p)
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
     p.add_argument("--input", default="-", help="input file (plain or .gz), - for stdin")
     p.add_argument("--output", type=Path, help="output file (default: stdout)")
     p.add_argument("--interactive", action="store_true", help="type sentences, get translations")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.set_defaults(handler=run)
 
 
@@ -47,7 +44,7 @@ def read_stdin() -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Translate a file, standard input, or typed sentences."""
-    translator = Translator.from_run(args.run, args.checkpoint, device=resolve_device(args.device))
+    translator = load_translator(args)
     if args.interactive:
         print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
         while True:

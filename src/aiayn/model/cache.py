@@ -46,13 +46,20 @@ class LayerCache:
     cross_k: Tensor
     cross_v: Tensor
 
-    def reorder(self, indices: Tensor) -> LayerCache:
-        """Rows `indices` of every tensor."""
+    def reorder(self, indices: Tensor, length: int) -> LayerCache:
+        """Rows `indices` of every tensor; only the first `length` cached positions are copied.
+
+        The self-attention buffers keep their capacity, but the unfilled tail is left
+        uninitialised instead of copied: beam search reorders every step, and the tail of a
+        preallocated buffer is most of it early on.
+        """
+        _, h, capacity, dh = self.self_k.shape
+        k = self.self_k.new_empty(len(indices), h, capacity, dh)
+        v = self.self_v.new_empty(len(indices), h, capacity, dh)
+        torch.index_select(self.self_k[:, :, :length], 0, indices, out=k[:, :, :length])
+        torch.index_select(self.self_v[:, :, :length], 0, indices, out=v[:, :, :length])
         return LayerCache(
-            *(
-                t.index_select(0, indices)
-                for t in (self.self_k, self.self_v, self.cross_k, self.cross_v)
-            )
+            k, v, self.cross_k.index_select(0, indices), self.cross_v.index_select(0, indices)
         )
 
     def grown(self, capacity: int, length: int) -> LayerCache:
@@ -102,7 +109,7 @@ class DecoderCache:
         """
         indices = indices.to(self.src_mask.device)
         return DecoderCache(
-            tuple(layer.reorder(indices) for layer in self.layers),
+            tuple(layer.reorder(indices, self.length) for layer in self.layers),
             self.src_mask.index_select(0, indices),
             self.length,
         )

@@ -139,7 +139,11 @@ class Transformer(nn.Module):
         c = self.config
         layers = []
         for layer in self.decoder_layers:
-            cross_k, cross_v = layer.cross_attn.project_memory(memory.states)
+            # Contiguous once here, rather than a strided view that every step would re-read
+            # (or copy) inside attention.
+            cross_k, cross_v = (
+                t.contiguous() for t in layer.cross_attn.project_memory(memory.states)
+            )
             self_k, self_v = empty_self_kv(b, c.n_heads, capacity, c.d_head, cross_k)
             layers.append(LayerCache(self_k, self_v, cross_k, cross_v))
         return DecoderCache(tuple(layers), memory.src_mask, 0)
@@ -147,7 +151,7 @@ class Transformer(nn.Module):
     def decode_states(
         self,
         tgt_in: Tensor,
-        memory: Memory,
+        memory: Memory | None,
         cache: DecoderCache | None = None,
         tgt_mask: Tensor | None = None,
         weights_out: tuple[list[Tensor], list[Tensor]] | None = None,
@@ -157,6 +161,8 @@ class Transformer(nn.Module):
         start = 0 if cache is None else cache.length
         x = self.embed(self.tgt_embed, tgt_in, start)
         if cache is None:
+            if memory is None:
+                raise ValueError("decode needs the encoder memory when no cache is given")
             if tgt_mask is None:
                 tgt_mask = padding_mask(tgt_in, self.config.pad_id)
             # Right-padded targets need no key mask: causality already hides later (pad) keys
@@ -193,7 +199,7 @@ class Transformer(nn.Module):
         return x, (None if cache is None else cache.advanced(t))
 
     def decode(
-        self, tgt_in: Tensor, memory: Memory, cache: DecoderCache | None = None
+        self, tgt_in: Tensor, memory: Memory | None, cache: DecoderCache | None = None
     ) -> tuple[Tensor, DecoderCache | None]:
         """Run the decoder and the generator.
 
@@ -204,7 +210,8 @@ class Transformer(nn.Module):
 
         Args:
             tgt_in: decoder input ids (the target shifted right; see the class docstring).
-            memory: from `encode`.
+            memory: from `encode`; may be None with a cache, which already holds the
+                cross-attention keys/values and the source mask.
             cache: None for a full pass, else the cache of the positions before `tgt_in`.
 
         Returns:

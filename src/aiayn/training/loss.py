@@ -2,7 +2,39 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+
+class _SmoothedCrossEntropy(torch.autograd.Function):
+    """Summed smoothed loss and NLL with one (N, V) temporary, in backward only.
+
+    With lse = logsumexp(logits), nll = lse - logits[gold] and mean_v(-log p_v) = lse -
+    mean_v(logits), so the forward needs no (N, V) log-probabilities; the gradient of the
+    smoothed loss is softmax - (1 - epsilon) * onehot(gold) - epsilon / V, written in place into
+    the one softmax buffer. Autograd through log_softmax/gather/mean keeps several (N, V)
+    tensors alive instead, and the generator's output is the largest activation of the step.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
+        lse = torch.logsumexp(logits, dim=-1)  # (N,)
+        gold = logits.gather(-1, target[:, None]).squeeze(-1)  # (N,)
+        nll_sum = (lse - gold).sum()
+        loss = nll_sum + epsilon * (gold - logits.mean(dim=-1)).sum()
+        ctx.save_for_backward(logits, target, lse)
+        ctx.epsilon = epsilon
+        return loss, nll_sum
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor) -> tuple[Tensor, None, None]:
+        logits, target, lse = ctx.saved_tensors
+        epsilon = ctx.epsilon
+        grad = (logits - lse[:, None]).exp_()  # (N, V) softmax, the one temporary
+        grad.scatter_add_(-1, target[:, None], torch.full_like(lse[:, None], -(1.0 - epsilon)))
+        if epsilon:
+            grad.sub_(epsilon / logits.shape[-1])
+        return grad.mul_(grad_loss), None, None
 
 
 def label_smoothed_nll(logits: Tensor, target: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
@@ -29,11 +61,6 @@ def label_smoothed_nll(logits: Tensor, target: Tensor, epsilon: float) -> tuple[
     Shape:
         logits: (N, V), target: (N,)
     """
-    log_probs = logits.float().log_softmax(dim=-1)  # (N, V); float32 even under autocast
-    nll = -log_probs.gather(-1, target[:, None]).squeeze(-1)  # (N,)
-    nll_sum = nll.sum()
-    if epsilon == 0.0:
-        return nll_sum, nll_sum.detach()
-    smooth = -log_probs.mean(dim=-1)  # (N,)
-    loss = (1.0 - epsilon) * nll_sum + epsilon * smooth.sum()
+    # float32 even under autocast: the sums over V lose too much in bf16.
+    loss, nll_sum = _SmoothedCrossEntropy.apply(logits.float(), target, float(epsilon))
     return loss, nll_sum.detach()
