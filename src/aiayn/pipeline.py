@@ -118,7 +118,9 @@ def prepare(
             filtered=str(corpus.stats),
         )
         record = provenance(device_description(device))
-        record["precision"] = resolve_precision(config.train.precision, device)
+        record["precision"] = resolve_precision(
+            config.train.precision, device, model_config.d_model
+        )
         record["world_size"] = dist.world_size
         atomic_write_json(run.provenance_file, record)
     barrier(dist)

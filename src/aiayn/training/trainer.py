@@ -93,7 +93,7 @@ class Trainer:
         self.dist = dist or DistInfo()
         self.hooks = list(hooks)
         self.collator = collator or Collator()
-        self.precision = resolve_precision(config.precision, device)
+        self.precision = resolve_precision(config.precision, device, model.config.d_model)
         self.sampler = TokenBatchSampler(
             [(len(s), len(t) + 1) for s, t in train],
             config.max_tokens,
