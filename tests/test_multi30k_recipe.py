@@ -64,23 +64,31 @@ def test_scaled_down_recipe_learns(recipe_run: tuple[Path, dict]) -> None:
     assert valid["chrf"] > 12.0, valid
 
 
-def test_tune_stores_the_best_decoding_setting(
+def test_tune_stores_the_best_setting_and_checkpoint(
     recipe_run: tuple[Path, dict], multi30k: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run, _ = recipe_run
     args = ["tune", "--run", str(run), "--max-sentences", "60", "--beams", "1", "3"]
-    assert main([*args, "--alphas", "0.0", "1.0"]) == 0
+    assert main([*args, "--alphas", "0.0", "1.0", "--checkpoints", "last", "best"]) == 0
     table = capsys.readouterr().out
     info = json.loads((run / "run.json").read_text())
     results = info["decode_tuning"]["results"]
-    # Greedy once (alpha does not apply), beam 3 with each alpha.
-    settings = {(r["beam_size"], r["alpha"]) for r in results}
-    assert settings == {(1, 0.0), (3, 0.0), (3, 1.0)}, table
-    best = max(results, key=lambda r: (round(r["bleu_tok_lc"], 2), -r["beam_size"]))
+    # Per checkpoint: greedy once (alpha does not apply), beam 3 with each alpha.
+    settings = {(Path(r["checkpoint"]).name, r["beam_size"], r["alpha"]) for r in results}
+    step = sorted(p.name for p in (run / "checkpoints").glob("step-*"))[-1]
+    grid = {(1, 0.0), (3, 0.0), (3, 1.0)}
+    assert settings == {(c, b, a) for c in (step, "best") for b, a in grid}, table
+    best = max(
+        enumerate(results),
+        key=lambda ir: (round(ir[1]["bleu_tok_lc"], 2), -ir[1]["beam_size"], -ir[0]),
+    )[1]
     assert (info["decode"]["beam_size"], info["decode"]["alpha"]) == (
         best["beam_size"],
         best["alpha"],
     )
-    assert Translator.from_run(run).decode.beam_size == best["beam_size"]
-    # Tuning on a test set is refused with a one-line error.
+    assert info["default_checkpoint"] == f"checkpoints/{Path(best['checkpoint']).name}"
+    translator = Translator.from_run(run)
+    assert translator.decode.beam_size == best["beam_size"]
+    # Tuning on a test set, or with a checkpoint that does not exist, is refused in one line.
     assert main(["tune", "--run", str(run), "--split", "test_2016_flickr"]) == 2
+    assert main(["tune", "--run", str(run), "--checkpoints", "nope"]) == 2

@@ -1,11 +1,12 @@
-"""`aiayn tune`: choose the beam size and length penalty on validation data, and remember them.
+"""`aiayn tune`: choose beam size, length penalty (and checkpoint) on validation data.
 
 Translates the validation split once per setting, scores each, prints the table, and writes the
-best setting into the run's run.json (`decode`), which `translate` and `evaluate` then use by
-default. Tuning happens on validation data only; the test set is for the final score.
+best setting into the run's run.json (`decode`, and `default_checkpoint` when several
+checkpoints were compared), which `translate` and `evaluate` then use by default. Tuning happens
+on validation data only; the test set is for the final score.
 
 Example:
-    aiayn tune --run runs/en-de --beams 1 4 5 --alphas 0.6 1.0
+    aiayn tune --run runs/en-de --beams 1 4 5 --alphas 0.6 1.0 --checkpoints average last
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
-from aiayn.cli.common import add_run_options, load_translator
+from aiayn.cli.common import add_run_options
 from aiayn.config import RunConfig
 from aiayn.data import load_multi30k, load_multi30k_tok_reference
+from aiayn.decoding.translator import Translator
 from aiayn.evaluation.report import evaluate_translations
+from aiayn.pipeline import resolve_device
 from aiayn.runs import RunDir
 
 METRICS = ("bleu_tok_lc", "sacrebleu", "chrf")
@@ -38,6 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0], help="length penalties")
     p.add_argument(
         "--max-sentences", type=int, help="tune on the first N sentences only (default: all)"
+    )
+    p.add_argument(
+        "--checkpoints",
+        nargs="+",
+        metavar="NAME",
+        help="compare checkpoints too: 'default', 'last', a folder name under checkpoints/ "
+        "(average, best, step-...) or a path (default: the run's default checkpoint only)",
     )
     p.add_argument("--metric", choices=METRICS, default="bleu_tok_lc", help="what to maximise")
     p.add_argument("--dry-run", action="store_true", help="print the table, change nothing")
@@ -67,41 +78,87 @@ def run(args: argparse.Namespace) -> int:
     )
     if tok_refs is not None:
         tok_refs = tok_refs[: len(sources)]
-    translator = load_translator(args)
+    checkpoints = resolve_checkpoints(run_dir, args.checkpoints, args.checkpoint)
     # Greedy search ignores the length penalty: score it once.
     settings = sorted({(b, 0.0 if b == 1 else a) for b in args.beams for a in args.alphas})
     print(f"{run_dir.path}: {len(sources)} {args.split} sentences, maximising {args.metric}")
-    print(f"  {'beam':>4} {'alpha':>5} {'BLEU tok-lc':>11} {'sacreBLEU':>9} {'chrF':>6} {'s':>6}")
+    print(
+        f"  {'checkpoint':<14} {'beam':>4} {'alpha':>5} {'BLEU tok-lc':>11} {'sacreBLEU':>9} "
+        f"{'chrF':>6} {'s':>6}"
+    )
     results = []
-    for beam, alpha in settings:
-        start = time.perf_counter()
-        hypotheses = translator.translate(sources, beam_size=beam, alpha=alpha)
-        seconds = time.perf_counter() - start
-        report = evaluate_translations(hypotheses, references, data.tgt_lang, tok_refs)
-        scores = {
-            "bleu_tok_lc": report.bleu_tok_lc,
-            "sacrebleu": report.sacre.bleu,
-            "chrf": report.sacre.chrf,
-        }
-        results.append({"beam_size": beam, "alpha": alpha, **scores, "seconds": seconds})
-        print(
-            f"  {beam:>4} {alpha:>5.2f} {scores['bleu_tok_lc']:>11.2f} "
-            f"{scores['sacrebleu']:>9.2f} {scores['chrf']:>6.2f} {seconds:>6.1f}"
-        )
-    # Ties go to the smaller beam: the same score for less decoding time.
-    best = max(results, key=lambda r: (round(r[args.metric], 2), -r["beam_size"]))
+    for checkpoint in checkpoints:
+        translator = Translator.from_run(run_dir.path, checkpoint, resolve_device(args.device))
+        for beam, alpha in settings:
+            start = time.perf_counter()
+            hypotheses = translator.translate(sources, beam_size=beam, alpha=alpha)
+            seconds = time.perf_counter() - start
+            report = evaluate_translations(hypotheses, references, data.tgt_lang, tok_refs)
+            scores = {
+                "bleu_tok_lc": report.bleu_tok_lc,
+                "sacrebleu": report.sacre.bleu,
+                "chrf": report.sacre.chrf,
+            }
+            setting = {"checkpoint": str(checkpoint), "beam_size": beam, "alpha": alpha}
+            results.append({**setting, **scores, "seconds": seconds})
+            print(
+                f"  {checkpoint.name:<14} {beam:>4} {alpha:>5.2f} {scores['bleu_tok_lc']:>11.2f} "
+                f"{scores['sacrebleu']:>9.2f} {scores['chrf']:>6.2f} {seconds:>6.1f}"
+            )
+    # Ties go to the smaller beam (the same score for less decoding time), then to the
+    # checkpoint listed first.
+    best = max(
+        enumerate(results),
+        key=lambda ir: (round(ir[1][args.metric], 2), -ir[1]["beam_size"], -ir[0]),
+    )[1]
     decode = dataclasses.replace(
         translator.decode, beam_size=best["beam_size"], alpha=best["alpha"]
     )
+    chosen = Path(best["checkpoint"])
     print(
-        f"best: beam {decode.beam_size}, alpha {decode.alpha} ({args.metric} "
+        f"best: {chosen.name}, beam {decode.beam_size}, alpha {decode.alpha} ({args.metric} "
         f"{best[args.metric]:.2f})"
     )
     if args.dry_run:
         return 0
-    run_dir.update_info(
-        decode=dataclasses.asdict(decode),
-        decode_tuning={"split": args.split, "metric": args.metric, "results": results},
-    )
+    info: dict = {
+        "decode": dataclasses.asdict(decode),
+        "decode_tuning": {"split": args.split, "metric": args.metric, "results": results},
+    }
+    if len(checkpoints) > 1:
+        info["default_checkpoint"] = str(
+            chosen.resolve().relative_to(run_dir.path.resolve())
+            if chosen.resolve().is_relative_to(run_dir.path.resolve())
+            else chosen.resolve()
+        )
+    run_dir.update_info(**info)
     print(f"stored in {run_dir.info_file}; translate and evaluate now use it by default")
     return 0
+
+
+def resolve_checkpoints(
+    run_dir: RunDir, names: list[str] | None, checkpoint: Path | None
+) -> list[Path]:
+    """The checkpoint folders to compare: by name, or the one --checkpoint / the run's default."""
+    if not names:
+        return [checkpoint if checkpoint is not None else run_dir.default_checkpoint()]
+    found = []
+    for name in names:
+        if name == "default":
+            path = run_dir.default_checkpoint()
+        elif name == "last":
+            path = run_dir.latest_checkpoint()
+            if path is None:
+                raise ValueError(f"--checkpoints last: {run_dir.path} has no step checkpoint")
+        elif (run_dir.checkpoints / name).is_dir():
+            path = run_dir.checkpoints / name
+        elif Path(name).is_dir():
+            path = Path(name)
+        else:
+            raise ValueError(
+                f"--checkpoints: no checkpoint {name!r} in {run_dir.checkpoints} (try default, "
+                "last, average, best, step-...)"
+            )
+        if path not in found:
+            found.append(path)
+    return found
