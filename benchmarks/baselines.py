@@ -25,6 +25,23 @@ from aiayn.model.embeddings import (
 )
 
 
+def nn_transformer(config: ModelConfig) -> nn.Transformer:
+    """`nn.Transformer(batch_first=True)` with the sizes of `config` (tests compare against it)."""
+    c = config
+    return nn.Transformer(
+        d_model=c.d_model,
+        nhead=c.n_heads,
+        num_encoder_layers=c.n_encoder_layers,
+        num_decoder_layers=c.n_decoder_layers,
+        dim_feedforward=c.d_ff,
+        dropout=c.dropout,
+        activation=c.activation,
+        layer_norm_eps=c.layer_norm_eps,
+        batch_first=True,
+        norm_first=c.norm_first,
+    )
+
+
 class TorchTransformer(nn.Module):
     """`nn.Transformer` with our embeddings, positions and generator, for the same config."""
 
@@ -39,18 +56,7 @@ class TorchTransformer(nn.Module):
         else:
             self.positions = LearnedPositionalEmbedding(c.d_model, c.max_positions)
         self.dropout = nn.Dropout(c.dropout)
-        self.transformer = nn.Transformer(
-            d_model=c.d_model,
-            nhead=c.n_heads,
-            num_encoder_layers=c.n_encoder_layers,
-            num_decoder_layers=c.n_decoder_layers,
-            dim_feedforward=c.d_ff,
-            dropout=c.dropout,
-            activation=c.activation,
-            layer_norm_eps=c.layer_norm_eps,
-            batch_first=True,
-            norm_first=c.norm_first,
-        )
+        self.transformer = nn_transformer(c)
         self.generator = nn.Linear(c.d_model, c.tgt_vocab_size)
 
     def embed(self, embedding: TokenEmbedding, ids: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from benchmarks.baselines import nn_transformer
 from tests.helpers import padded_batch
 from torch import Tensor, nn
 
@@ -11,18 +12,7 @@ from aiayn import ModelConfig, Transformer
 def reference_for(model: Transformer) -> nn.Transformer:
     """An nn.Transformer holding a copy of `model`'s encoder/decoder weights."""
     c = model.config
-    ref = nn.Transformer(
-        d_model=c.d_model,
-        nhead=c.n_heads,
-        num_encoder_layers=c.n_encoder_layers,
-        num_decoder_layers=c.n_decoder_layers,
-        dim_feedforward=c.d_ff,
-        dropout=c.dropout,
-        activation=c.activation,
-        layer_norm_eps=c.layer_norm_eps,
-        batch_first=True,
-        norm_first=c.norm_first,
-    )
+    ref = nn_transformer(c)
     if not c.norm_first:
         # The paper's post-norm has no final norms; nn.Transformer always adds them.
         ref.encoder.norm = nn.Identity()
