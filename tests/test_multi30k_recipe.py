@@ -2,7 +2,7 @@
 
 The full recipe trains for about an hour (docs/multi30k.md); here the same model, vocabulary kind
 and batch size train on 4,000 pairs with a 2,000-piece vocabulary for 500 updates (warmup 150,
-lr factor 0.2: the recipe's 1,000-update warmup would still be warming up), and `aiayn tune`
+lr factor 0.4: the recipe's 800-update warmup would still be warming up), and `aiayn tune`
 then chooses decoding settings on validation data and stores them in the run.
 """
 
@@ -45,7 +45,7 @@ def recipe_run(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         max_steps=500,
         max_epochs=0,
         warmup=150,
-        lr_factor=0.2,
+        lr_factor=0.4,
         average_last=0,
         progress=False,
     )
@@ -56,12 +56,14 @@ def recipe_run(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
 def test_scaled_down_recipe_learns(recipe_run: tuple[Path, dict]) -> None:
     _, valid = recipe_run
-    # Measured: valid NLL 5.13 nats/token, BLEU 2.1, chrF 18.9 on these 100 sentences, from
-    # 6.35, 0.02 and 0.2 after the first 54 updates (a uniform guess over 2,000 pieces is 7.6).
-    # BLEU of a model this weak moves by +-0.5 from one epoch to the next: its bound is loose.
-    assert valid["nll"] < 5.5, valid
-    assert valid["bleu"] > 0.5, valid
-    assert valid["chrf"] > 12.0, valid
+    # Measured: valid NLL 3.71 nats/token, BLEU 6.6, chrF 30.4 on these 100 sentences, from
+    # 5.30, 2.0 and 15.9 after 162 updates (a uniform guess over 2,000 pieces is 7.6). The
+    # post-norm model of stop 2 at lr factor 0.2 reached only 5.13 / 2.1 / 18.9 here, so these
+    # bounds also catch a recipe that loses pre-norm's faster start. BLEU of a model this weak
+    # moves by about +-1 from one validation to the next: its bound is loose.
+    assert valid["nll"] < 4.2, valid
+    assert valid["bleu"] > 3.0, valid
+    assert valid["chrf"] > 24.0, valid
 
 
 def test_tune_stores_the_best_setting_and_checkpoint(
