@@ -1,11 +1,14 @@
 """Checkpoints: atomic folders, clear errors for damaged or mismatched ones, averaging."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from aiayn import ModelConfig, Transformer
 from aiayn.runs import (
     CheckpointError,
+    RunDir,
     average_checkpoints,
     load_trainer_state,
     load_weights,
@@ -68,3 +71,17 @@ def test_average_and_prune(tmp_path) -> None:
     torch.testing.assert_close(avg.encoder_layers[0].ffn.fc1.weight, expected)
     assert prune_checkpoints(tmp_path, keep_last=2) == paths[:1]
     assert step_checkpoints(tmp_path) == paths[1:]
+
+
+def test_default_checkpoint_is_recorded_relative_to_the_run(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    (run.checkpoints / "average").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run.set_default_checkpoint(run.checkpoints / "average")
+    # Relative, so that the run directory can be moved or copied.
+    assert run.info()["default_checkpoint"] == "checkpoints/average"
+    assert run.default_checkpoint() == run.path / "checkpoints" / "average"
+    run.set_default_checkpoint(elsewhere)
+    assert run.info()["default_checkpoint"] == str(elsewhere.resolve())
+    assert run.default_checkpoint() == elsewhere.resolve()

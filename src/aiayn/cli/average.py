@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     chosen = found[-args.last :]
     out = average_checkpoints(chosen, run_dir.checkpoints / "average")
     if not args.no_default:
-        run_dir.update_info(default_checkpoint="checkpoints/average")
+        run_dir.set_default_checkpoint(out)
     print(f"averaged {', '.join(p.name for p in chosen)} -> {out}")
     return 0

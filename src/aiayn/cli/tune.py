@@ -121,17 +121,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         return 0
-    info: dict = {
-        "decode": dataclasses.asdict(decode),
-        "decode_tuning": {"split": args.split, "metric": args.metric, "results": results},
-    }
+    run_dir.update_info(
+        decode=dataclasses.asdict(decode),
+        decode_tuning={"split": args.split, "metric": args.metric, "results": results},
+    )
     if len(checkpoints) > 1:
-        info["default_checkpoint"] = str(
-            chosen.resolve().relative_to(run_dir.path.resolve())
-            if chosen.resolve().is_relative_to(run_dir.path.resolve())
-            else chosen.resolve()
-        )
-    run_dir.update_info(**info)
+        run_dir.set_default_checkpoint(chosen)
     print(f"stored in {run_dir.info_file}; translate and evaluate now use it by default")
     return 0
 

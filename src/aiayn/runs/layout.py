@@ -104,6 +104,14 @@ class RunDir:
             raise RunError(f"run {self.path} has no checkpoint yet")
         return latest
 
+    def set_default_checkpoint(self, checkpoint: Path | None) -> None:
+        """Record the checkpoint decoding uses by default: relative to the run when inside it."""
+        name = None
+        if checkpoint is not None:
+            path, root = checkpoint.resolve(), self.path.resolve()
+            name = str(path.relative_to(root) if path.is_relative_to(root) else path)
+        self.update_info(default_checkpoint=name)
+
     def latest_checkpoint(self) -> Path | None:
         """The newest step checkpoint, or None."""
         found = step_checkpoints(self.checkpoints)

@@ -393,15 +393,12 @@ class Trainer:
         """Average the last checkpoints if asked, name the default checkpoint, draw curves."""
         if not self.dist.is_main:
             return
-        default = "checkpoints/best" if (self.run.checkpoints / "best").is_dir() else None
+        best = self.run.checkpoints / "best"
+        default = best if best.is_dir() else self.run.latest_checkpoint()
         if self.config.average_last:
             last = step_checkpoints(self.run.checkpoints)[-self.config.average_last :]
-            average_checkpoints(last, self.run.checkpoints / "average")
-            default = "checkpoints/average"
-        if default is None:
-            latest = self.run.latest_checkpoint()
-            default = f"checkpoints/{latest.name}" if latest else None
-        self.run.update_info(default_checkpoint=default)
+            default = average_checkpoints(last, self.run.checkpoints / "average")
+        self.run.set_default_checkpoint(default)
         if self.run.metrics_file.exists():
             plot_curves(self.run.metrics_file, self.run.curves_file)
 
