@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from aiayn.errors import AiaynError
 
-class DataError(ValueError):
+
+class DataError(AiaynError, ValueError):
     """Bad or missing input data: a malformed file, a missing download, a wrong argument.
 
     Messages name the file (and 1-based line, where there is one) or the argument at fault and,

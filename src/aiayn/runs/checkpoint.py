@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from aiayn.errors import AiaynError
 from aiayn.model import ModelConfig
 from aiayn.runs.atomic import replace_dir
 
@@ -35,7 +36,7 @@ META = "meta.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(AiaynError, RuntimeError):
     """A checkpoint that is missing, corrupt, truncated or made for another model."""
 
 

@@ -23,12 +23,13 @@ from typing import Any
 
 import torch
 
+from aiayn.errors import AiaynError
 from aiayn.model import ModelConfig
 from aiayn.runs.atomic import atomic_write_json
 from aiayn.runs.checkpoint import step_checkpoints
 
 
-class RunError(ValueError):
+class RunError(AiaynError, ValueError):
     """A run directory that is missing or incomplete."""
 
 
