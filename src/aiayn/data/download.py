@@ -7,7 +7,7 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -54,10 +54,12 @@ def download_file(
     tail = f"; {advice}" if advice else ""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        # A plain create ("x": a new file), not mkstemp: the file gets the umask's permissions
+        # (mkstemp would make it 0600 whatever the umask).
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as e:
         raise DataError(f"cannot write {dest.name} into {dest.parent} ({e}){tail}") from None
-    tmp = Path(tmp_name)
     logger.info("downloading %s to %s", url, dest)
     try:
         digest = hashlib.sha256()

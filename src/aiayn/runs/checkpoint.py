@@ -4,6 +4,7 @@ Layout of one checkpoint folder (e.g. `checkpoints/step-00001200/`):
 
     model.safetensors   the weights (tied tables stored once)
     trainer.pt          optimizer, schedule, update/epoch counters, data position, RNG states
+                        (tensors and plain values only: loaded with weights_only=True)
     meta.json           model config, step, epoch, validation metrics, time
 
 The folder is written under a temporary name and renamed into place, so a crash or Ctrl-C never
@@ -15,9 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from torch import nn
 
 from aiayn.errors import AiaynError
 from aiayn.model import ModelConfig
-from aiayn.runs.atomic import replace_dir
+from aiayn.runs.atomic import write_folder
 
 WEIGHTS = "model.safetensors"
 STATE = "trainer.pt"
@@ -73,19 +72,6 @@ def save_checkpoint(
         (tmp / META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
     return write_folder(Path(directory), write)
-
-
-def write_folder(directory: Path, write: Callable[[Path], None]) -> Path:
-    """Fill a temporary sibling folder with `write(tmp)`, then rename it to `directory`."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
-        write(tmp)
-        replace_dir(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
@@ -154,14 +140,28 @@ def load_weights(directory: Path, model: nn.Module, config: ModelConfig | None =
 
 
 def load_trainer_state(directory: Path) -> dict[str, Any]:
-    """The optimizer/schedule/data/RNG state of a checkpoint (loaded on the CPU)."""
+    """The optimizer/schedule/data/RNG state of a checkpoint (loaded on the CPU).
+
+    Loaded with `torch.load(weights_only=True)`: only tensors and plain containers and values
+    are rebuilt, so a crafted `trainer.pt` cannot run code; anything else is refused unread.
+
+    Raises:
+        CheckpointError: the file is missing, damaged, or holds other objects.
+    """
     path = Path(directory) / STATE
     if not path.exists():
         raise CheckpointError(f"{path} not found: this checkpoint holds weights only")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for a damaged file
-        raise CheckpointError(f"trainer state {path} is corrupt or truncated: {error}") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several types for a damaged or foreign file
+        # torch's own message is pages long and suggests weights_only=False: not repeated here.
+        raise CheckpointError(
+            f"trainer state {path} is corrupt, truncated, or holds objects other than tensors "
+            "and plain values (refused without running anything in it)"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"trainer state {path} is not a dict of training state")
+    return state
 
 
 def step_checkpoints(root: Path) -> list[Path]:
