@@ -87,7 +87,7 @@ def multi30k_workload(n_batches: int, data_dir: Path | None = None, seed: int = 
     examples = encode_pairs(pairs, vocabs)
     # As the trainer builds its sampler; max_tokens high enough that 128 sentences is the bound.
     sampler = TokenBatchSampler(
-        [(len(s), len(t) + 1) for s, t in examples],
+        [(len(s), len(t)) for s, t in examples],
         max_tokens=10**9,
         max_sentences=BATCH_SENTENCES,
         seed=seed,

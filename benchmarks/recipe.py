@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} threads")  # fmt: skip
     print(f"{'max_tokens':>10} {'precision':>9} {'tokens/s':>9}  (real target tokens/s, median)")
     for max_tokens in args.max_tokens or [config.train.max_tokens]:
-        sampler = TokenBatchSampler([(len(s), len(t) + 1) for s, t in examples], max_tokens, seed=1)
+        sampler = TokenBatchSampler([(len(s), len(t)) for s, t in examples], max_tokens, seed=1)
         chosen = random.Random(0).sample(list(sampler.epoch_batches(0)), args.batches)
         batches = [Collator()([examples[i] for i in b]) for b in chosen]
         tokens = sum(b.n_tgt_tokens for b in batches)

@@ -21,20 +21,22 @@ COMMON = [
 ]  # fmt: skip
 
 
-def train_losses(run: Path) -> list[float]:
+def train_records(run: Path) -> list[dict]:
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in records if r["kind"] == "train"]
+    return [r for r in records if r["kind"] == "train"]
 
 
 def rank_token_counts() -> list[list[int]]:
     """Target tokens of each rank's first 6 batches, as the runs below see them."""
     corpus = load_corpus(DataConfig(task_train_size=2000, task_valid_size=40))
-    lengths = [(len(s.split()), len(t.split()) + 1) for s, t in corpus.train]
+    # As the trainer sees them: lengths without BOS/EOS (the sampler adds one to the target).
+    lengths = [(len(s.split()), len(t.split())) for s, t in corpus.train]
     counts = []
     for rank in (0, 1):
         sampler = TokenBatchSampler(lengths, 600, seed=3, num_replicas=2, rank=rank)
         batches = sampler.epoch_batches(0)[:6]
-        counts.append([sum(lengths[i][1] for i in batch) for batch in batches])
+        # Target tokens the loss counts: the target and its EOS.
+        counts.append([sum(lengths[i][1] + 1 for i in batch) for batch in batches])
     return counts
 
 
@@ -61,7 +63,12 @@ def test_two_processes_match_one_with_accumulation(tmp_path: Path) -> None:
     b = load_file(str(step_checkpoints(double / "checkpoints")[-1] / WEIGHTS))
     for name in a:
         torch.testing.assert_close(b[name], a[name], atol=1e-5, rtol=0)
-    losses_a, losses_b = train_losses(single), train_losses(double)
+    # Each update saw exactly the target tokens of both ranks' batches (each token counted once).
+    expected_tokens = [a + b for a, b in zip(rank0, rank1, strict=True)]
+    for records in (train_records(single), train_records(double)):
+        assert [r["tokens"] for r in records] == expected_tokens
+    losses_a = [r["loss"] for r in train_records(single)]
+    losses_b = [r["loss"] for r in train_records(double)]
     assert len(losses_a) == len(losses_b) == 6
     for x, y in zip(losses_a, losses_b, strict=True):
         assert abs(x - y) < 1e-5, (losses_a, losses_b)

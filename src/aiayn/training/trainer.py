@@ -95,7 +95,7 @@ class Trainer:
         self.collator = collator or Collator()
         self.precision = resolve_precision(config.precision, device, model.config.d_model)
         self.sampler = TokenBatchSampler(
-            [(len(s), len(t) + 1) for s, t in train],
+            [(len(s), len(t)) for s, t in train],
             config.max_tokens,
             max_sentences=config.max_sentences,
             seed=config.seed,
@@ -191,7 +191,7 @@ class Trainer:
         """Validation loss, NLL and perplexity per target token, plus the hooks' metrics."""
         self.model.eval()
         sampler = TokenBatchSampler(
-            [(len(s), len(t) + 1) for s, t in self.valid_data],
+            [(len(s), len(t)) for s, t in self.valid_data],
             self.config.max_tokens,
             shuffle=False,
         )
@@ -424,6 +424,7 @@ class _Window:
             "loss": self.loss / tokens,
             "nll": self.nll / tokens,
             "lr": lr,
+            "tokens": self.tokens,
             "tokens_per_s": self.tokens / seconds,
         }
         self.__init__()
