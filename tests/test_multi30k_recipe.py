@@ -48,9 +48,10 @@ def recipe_run(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         lr_factor=0.4,
         average_last=0,
         progress=False,
+        valid_bleu=100,
     )
     out = tmp_path_factory.mktemp("recipe") / "en-de"
-    _, result = train(config, out, hook_factory=hook_factory(100))
+    _, result = train(config, out, hook_factory=hook_factory)
     return out, result.last_valid
 
 

@@ -7,19 +7,29 @@ config (RunConfig) -> load_corpus -> build_vocabularies -> encode_pairs -> Trans
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from aiayn.config import RunConfig
 from aiayn.data import Corpus, Vocabularies, build_vocabularies, encode_pairs, load_corpus
+from aiayn.errors import ConfigError
 from aiayn.model import Transformer
+from aiayn.resuming import check_unedited, fingerprint, resume_changes
 from aiayn.runs import RunDir, RunError, atomic_write_json, atomic_write_text, step_checkpoints
 from aiayn.runs.layout import provenance
 from aiayn.training import DistInfo, Trainer, TrainResult, ValidationHook
-from aiayn.training.distributed import barrier, init_distributed
+from aiayn.training.distributed import (
+    barrier,
+    choose_device,
+    init_distributed,
+    process_info,
+    shutdown,
+)
 from aiayn.training.precision import device_description, resolve_precision
+from aiayn.training.rng import rank_seed
 
 # Builds validation hooks once the vocabulary and data exist (the CLI passes a BLEU hook).
 HookFactory = Callable[[Vocabularies, Corpus, RunConfig], Sequence[ValidationHook]]
@@ -27,7 +37,11 @@ HookFactory = Callable[[Vocabularies, Corpus, RunConfig], Sequence[ValidationHoo
 
 @dataclass
 class PreparedRun:
-    """Everything `train` builds before the first update (returned for tests and tools)."""
+    """Everything `train` builds before the first update (returned for tests and tools).
+
+    Attributes:
+        changes: on --resume, the fields the resumed run changed (`section.key` -> (old, new)).
+    """
 
     config: RunConfig
     run: RunDir
@@ -37,22 +51,36 @@ class PreparedRun:
     trainer: Trainer
     device: torch.device
     dist: DistInfo
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
-def resolve_device(name: str, dist_local_rank: int = 0) -> torch.device:
-    """ "auto" -> this process's GPU if CUDA is available, else the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", dist_local_rank)
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return device
+def resolve_device(name: str) -> torch.device:
+    """The device of a single process: "auto" is the GPU if CUDA is available, else the CPU.
+
+    Raises:
+        ConfigError: an unknown name, or CUDA asked for where there is none.
+    """
+    return choose_device(name)
+
+
+def saved_config(out: str | Path) -> RunConfig:
+    """The config of the run in `out`, checked against the fingerprint run.json recorded.
+
+    Raises:
+        RunError: `out` holds no run.
+        ConfigError: its config.yaml was edited in a field that defines the run.
+    """
+    run = RunDir(Path(out))
+    if not run.config_file.exists():
+        raise RunError(f"cannot --resume: {run.path} holds no run (no config.yaml)")
+    config = RunConfig.load(run.config_file)
+    recorded = run.info().get("config_fingerprint") if run.info_file.exists() else None
+    check_unedited(config, recorded, str(run.config_file))
+    return config
 
 
 def prepare(
-    config: RunConfig,
+    config: RunConfig | None,
     out: str | Path,
     *,
     resume: bool = False,
@@ -61,31 +89,39 @@ def prepare(
     """Set up a run directory, data, vocabulary, model and trainer (no training yet).
 
     Args:
-        config: the run's configuration (ignored in favour of the saved one when resuming).
+        config: the run's configuration. When resuming: None for the saved one, or the saved
+            one with some of `aiayn.resuming.RESUMABLE` changed (e.g. a later max_epochs),
+            which are then written back to the run's config.yaml.
         out: the run directory.
-        resume: continue the run in `out` from its newest checkpoint.
+        resume: continue the run in `out` from its newest intact checkpoint.
         hook_factory: builds extra validation hooks (e.g. BLEU).
 
     Returns:
-        The prepared pieces.
+        The prepared pieces. Under torchrun the process group is joined here; `train` leaves
+        it at the end (call `aiayn.training.distributed.shutdown` after `prepare` alone).
 
     Raises:
         RunError: `out` already holds a run and `resume` is False, or holds none and it is True.
+        ConfigError: a resumed run asked to change a field that defines it.
     """
     run = RunDir(Path(out))
     has_checkpoints = bool(step_checkpoints(run.checkpoints))
+    changes: dict[str, tuple[Any, Any]] = {}
     if resume:
-        if not run.config_file.exists():
-            raise RunError(f"cannot --resume: {run.path} holds no run (no config.yaml)")
-        config = RunConfig.load(run.config_file)
+        saved = saved_config(run.path)
+        if config is None:
+            config = saved
+        changes = resume_changes(saved, config)
     elif has_checkpoints:
         raise RunError(
             f"{run.path} already holds a trained run; pass --resume to continue it or choose "
             "another --out"
         )
-    probe = resolve_device(config.train.device)
-    dist = init_distributed(probe)
-    device = resolve_device(config.train.device, dist.local_rank)
+    if config is None:
+        raise ValueError("prepare needs a config unless it resumes a run")
+    dist = process_info()
+    device = choose_device(config.train.device, dist)
+    init_distributed(device, dist)
     torch.manual_seed(config.train.seed)
 
     corpus = load_corpus(config.data)
@@ -105,13 +141,14 @@ def prepare(
     vocabs = Vocabularies.load(run.path)
     model_config = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
     if model_config.share_embeddings and not vocabs.joint:
-        raise ValueError("model.share_embeddings needs data.joint_vocab: true")
+        raise ConfigError("model.share_embeddings needs data.joint_vocab: true")
 
     if dist.is_main and not resume:
         atomic_write_text(run.config_file, config.to_yaml())
         run.update_info(
             model_config=model_config.to_dict(),
             decode=config.to_dict()["decode"],
+            config_fingerprint=fingerprint(config),
             data=config.data.name,
             train_pairs=len(corpus.train),
             valid_pairs=len(corpus.valid),
@@ -125,8 +162,11 @@ def prepare(
         atomic_write_json(run.provenance_file, record)
     barrier(dist)
 
+    # The same initial weights on every rank (DDP also broadcasts rank 0's), then a random
+    # stream of each rank's own, so that dropout masks differ between ranks.
     torch.manual_seed(config.train.seed)
     model = Transformer(model_config).to(device)
+    torch.manual_seed(rank_seed(config.train.seed, dist.rank))
     hooks = hook_factory(vocabs, corpus, config) if hook_factory and dist.is_main else ()
     trainer = Trainer(
         model,
@@ -140,25 +180,38 @@ def prepare(
     )
     if resume:
         trainer.resume()
-    return PreparedRun(config, run, corpus, vocabs, model, trainer, device, dist)
+        if changes and dist.is_main:
+            atomic_write_text(run.config_file, config.to_yaml())
+            history = run.info().get("resumed_with_changes", [])
+            history.append(
+                {"step": trainer.step, "changes": {k: list(v) for k, v in changes.items()}}
+            )
+            run.update_info(decode=config.to_dict()["decode"], resumed_with_changes=history)
+    return PreparedRun(config, run, corpus, vocabs, model, trainer, device, dist, changes)
 
 
 def train(
-    config: RunConfig,
+    config: RunConfig | None,
     out: str | Path,
     *,
     resume: bool = False,
     hook_factory: HookFactory | None = None,
 ) -> tuple[PreparedRun, TrainResult]:
-    """Prepare a run (see `prepare`) and train it to the end of its schedule."""
+    """Prepare a run (see `prepare`) and train it to the end of its schedule, or to a stop.
+
+    Under torchrun every process calls this; the process group is left when it returns.
+    """
     prepared = prepare(config, out, resume=resume, hook_factory=hook_factory)
-    result = prepared.trainer.fit()
-    if prepared.dist.is_main and not result.interrupted:
-        prepared.run.update_info(
-            trained_steps=result.steps,
-            trained_epochs=result.epochs,
-            train_seconds=round(result.seconds, 1),
-            train_tokens_per_second=round(result.tokens_per_second, 1),
-            last_valid=result.last_valid,
-        )
+    try:
+        result = prepared.trainer.fit()
+        if prepared.dist.is_main:
+            prepared.run.update_info(
+                trained_steps=result.steps,
+                trained_epochs=result.epochs,
+                train_seconds=round(result.seconds, 1),
+                train_tokens_per_second=round(result.tokens_per_second, 1),
+                last_valid=result.last_valid,
+            )
+    finally:
+        shutdown(prepared.dist)
     return prepared, result

@@ -20,10 +20,13 @@ import yaml
 from aiayn.config import RunConfig
 from aiayn.data import TASKS, Corpus, Vocabularies
 from aiayn.decoding.translator import Translator
+from aiayn.errors import UsageError
 from aiayn.evaluation.validation import exact_match, make_bleu_hook
 from aiayn.model import PRESETS
-from aiayn.pipeline import train
+from aiayn.pipeline import saved_config, train
+from aiayn.resuming import resume_changes
 from aiayn.training import ValidationHook
+from aiayn.training.distributed import process_info
 
 # The quickstart: what `aiayn train` with no options does.
 DEFAULT_OUT = Path("runs/quickstart")
@@ -58,6 +61,7 @@ OPTION_FIELDS = {
     "keep_last": ("train", "keep_last"),
     "average_last": ("train", "average_last"),
     "beam": ("decode", "beam_size"),
+    "valid_bleu": ("train", "valid_bleu"),
 }
 
 
@@ -71,7 +75,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", type=Path, help="YAML config (sections model, data, train, decode)")
     p.add_argument("--out", type=Path, help=f"run directory (default: {DEFAULT_OUT})")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its own config; options given with it may change "
+        "only the length, device, precision, logging, checkpointing and averaging (e.g. "
+        "--max-epochs 30), anything else is refused",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -85,7 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="translate the first N validation sentences after each validation and report "
-        "BLEU (default: 500; 0 = off)",
+        "BLEU (train.valid_bleu, default 500; 0 = off)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -138,10 +148,17 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
     return parsed
 
 
-def build_config(args: argparse.Namespace) -> RunConfig:
-    """The config file (or the defaults), then command-line options, then --set overrides."""
+def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The config file (else `base`, else the defaults), then options, then --set overrides.
+
+    Args:
+        args: the parsed options.
+        base: what to start from without --config (a resumed run's saved config).
+    """
     if args.config:
         config = RunConfig.load(args.config)
+    elif base is not None:
+        config = base
     elif args.corpus in (None, "task") and not (args.src or args.tgt or args.src_file or args.tsv):
         config = RunConfig.quickstart()
     else:
@@ -159,32 +176,36 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         values["data"]["corpus"] = "tsv" if args.tsv else "files"
     for section, key, value in parse_set(args.set):
         if section not in values:
-            raise ValueError(f"--set {section}.{key}: unknown section {section!r}")
+            raise UsageError(f"--set {section}.{key}: unknown section {section!r}")
         values[section][key] = value
     return RunConfig.from_dict(values, source="command line")
 
 
-def hook_factory(n_sentences: int):
-    """Validation BLEU on the first `n_sentences` validation pairs (none when 0)."""
-
-    def factory(vocabs: Vocabularies, corpus: Corpus, config: RunConfig) -> list[ValidationHook]:
-        if n_sentences <= 0:
-            return []
-        return [make_bleu_hook(vocabs, corpus.valid, n_sentences)]
-
-    return factory
+def hook_factory(vocabs: Vocabularies, corpus: Corpus, config: RunConfig) -> list[ValidationHook]:
+    """Validation BLEU on the first `train.valid_bleu` validation pairs (none when 0)."""
+    n_sentences = config.train.valid_bleu
+    if n_sentences <= 0:
+        return []
+    return [make_bleu_hook(vocabs, corpus.valid, n_sentences)]
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, then show what the model learned on a few validation sentences."""
-    config = build_config(args)
     out = args.out or DEFAULT_OUT
-    n_bleu = 500 if args.valid_bleu is None else args.valid_bleu
-    prepared, result = train(config, out, resume=args.resume, hook_factory=hook_factory(n_bleu))
+    if args.resume:
+        saved = saved_config(out)
+        config = build_config(args, base=saved)
+        # Refused here, before any data is read, if the options change what the run is.
+        for key, (old, new) in sorted(resume_changes(saved, config).items()):
+            if process_info().is_main:
+                print(f"resuming {out} with {key} {old!r} -> {new!r}")
+    else:
+        config = build_config(args)
+    prepared, result = train(config, out, resume=args.resume, hook_factory=hook_factory)
     if not prepared.dist.is_main:
-        return 0
+        return 130 if result.interrupted else 0
     if result.interrupted:
-        print(f"interrupted after {result.steps} updates; checkpoint saved. Continue with:")
+        print(f"stopped after {result.steps} updates; checkpoint saved. Continue with:")
         print(f"  aiayn train --out {out} --resume")
         return 130
     print(

@@ -11,13 +11,22 @@ from aiayn.runs.checkpoint import (
     checkpoint_config,
     load_trainer_state,
     load_weights,
-    prune_checkpoints,
+    read_meta,
     save_checkpoint,
     step_checkpoints,
 )
 from aiayn.runs.layout import RunDir, RunError
+from aiayn.runs.retention import (
+    AVERAGE_OVER,
+    KINDS,
+    checkpoint_kinds,
+    counted_checkpoints,
+    prune_checkpoints,
+)
 
 __all__ = [
+    "AVERAGE_OVER",
+    "KINDS",
     "CheckpointError",
     "RunDir",
     "RunError",
@@ -26,9 +35,12 @@ __all__ = [
     "atomic_write_text",
     "average_checkpoints",
     "checkpoint_config",
+    "checkpoint_kinds",
+    "counted_checkpoints",
     "load_trainer_state",
     "load_weights",
     "prune_checkpoints",
+    "read_meta",
     "save_checkpoint",
     "step_checkpoints",
 ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -173,14 +172,6 @@ def step_checkpoints(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune_checkpoints(root: Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` step checkpoints; returns what was deleted."""
-    doomed = step_checkpoints(root)[:-keep_last] if keep_last > 0 else []
-    for path in doomed:
-        shutil.rmtree(path, ignore_errors=True)
-    return doomed
-
-
 def average_checkpoints(directories: list[Path], output: Path) -> Path:
     """Average the weights of several checkpoints (the paper's checkpoint averaging).
 
@@ -207,6 +198,7 @@ def average_checkpoints(directories: list[Path], output: Path) -> Path:
     averaged = {k: (v / len(directories)).float() for k, v in total.items()}
     meta = read_meta(directories[-1])
     meta.update(averaged_from=[Path(d).name for d in directories])
+    meta.pop("kinds", None)  # an average is no step checkpoint of any kind
 
     def write(tmp: Path) -> None:
         save_file(averaged, str(tmp / WEIGHTS))

@@ -6,8 +6,9 @@ Joins model and data; knows nothing of search or scoring (those come in as valid
 from aiayn.training.config import TrainConfig
 from aiayn.training.distributed import DistInfo
 from aiayn.training.loss import label_smoothed_nll
+from aiayn.training.progress import TrainResult
 from aiayn.training.schedule import NoamSchedule, noam_lr
-from aiayn.training.trainer import Trainer, TrainResult, ValidationHook
+from aiayn.training.trainer import Trainer, ValidationHook
 
 __all__ = [
     "DistInfo",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiayn.runs.retention import AVERAGE_OVER
 from aiayn.training.precision import PRECISIONS
 
 
@@ -30,9 +31,13 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     save_every: int = 0  # also checkpoint every N updates; 0 = at the end of each epoch only
     keep_last: int = 5  # step checkpoints kept on disk (best and averaged kept apart)
-    average_last: int = 0  # average the last N checkpoints when training ends; 0 = no
+    average_last: int = 0  # average the last N counted checkpoints when training ends; 0 = no
+    average_over: str = "epochs"  # what keep_last/average_last count: "epochs" (epoch-end
+    #   checkpoints) or "updates" (the periodic ones of save_every, as the paper averages)
     best_metric: str = "loss"  # choose the best checkpoint by "loss" (val NLL) or "bleu"
     validate_every: int = 1  # validate every N epochs
+    valid_bleu: int = 500  # validation sentences translated (greedy) for BLEU after each
+    #   validation by `aiayn train`'s hook; 0 = loss only (the trainer itself never translates)
     log_every: int = 50  # log training metrics every N updates
     progress: bool = True  # show a progress bar
 
@@ -51,6 +56,17 @@ class TrainConfig:
         for name in ("max_steps", "max_epochs", "save_every", "average_last", "clip_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.valid_bleu < 0:
+            raise ValueError(f"train.valid_bleu must be >= 0, got {self.valid_bleu}")
+        if self.average_over not in AVERAGE_OVER:
+            raise ValueError(
+                f"train.average_over must be one of {AVERAGE_OVER}, got {self.average_over!r}"
+            )
+        if self.average_over == "updates" and not self.save_every:
+            raise ValueError(
+                "train.average_over 'updates' averages the periodic checkpoints: set "
+                "train.save_every too"
+            )
         if self.max_steps == 0 and self.max_epochs == 0:
             raise ValueError("train.max_steps and train.max_epochs are both 0: training never ends")
         if not 0.0 <= self.label_smoothing < 1.0:

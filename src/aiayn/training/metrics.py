@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aiayn.runs import RunError
 from aiayn.runs.atomic import atomic_write
 
 
@@ -19,19 +20,30 @@ class MetricsLog:
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.path = Path(run_dir) / "metrics.jsonl"
+        self.tensorboard_dir = Path(run_dir) / "tensorboard"
         self.enabled = enabled
-        self._writer = None
-        if enabled:
-            from torch.utils.tensorboard import SummaryWriter  # heavy import: main process only
+        self._writer = None  # created on the first record (after any resume has truncated)
+        self._purge_step: int | None = None
 
-            self._writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+    def truncate(self, step: int, drop_valid_at_step: bool = False) -> None:
+        """Forget what a resumed run will record again: records past `step`.
 
-    def truncate_after(self, step: int) -> None:
-        """Forget records past `step` (a resumed run repeats those updates)."""
+        Args:
+            step: the update the run resumes after.
+            drop_valid_at_step: also forget validation records at `step` itself (the resumed
+                checkpoint's validation was interrupted and runs again).
+        """
+        self._purge_step = step + 1  # TensorBoard drops its own events past `step` likewise
         if not self.enabled or not self.path.exists():
             return
-        kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
+
+        def kept(record: dict[str, Any]) -> bool:
+            at = record.get("step", 0)
+            return at < step or (
+                at == step and not (drop_valid_at_step and record["kind"] == "valid")
+            )
+
+        text = "".join(json.dumps(r) + "\n" for r in read_metrics(self.path) if kept(r))
         atomic_write(self.path, lambda tmp: tmp.write_text(text))
 
     def log(self, kind: str, step: int, **values: Any) -> None:
@@ -41,20 +53,45 @@ class MetricsLog:
         record = {"kind": kind, "step": step, **values}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in values.items():
-                if isinstance(value, int | float):
-                    self._writer.add_scalar(f"{kind}/{key}", value, step)
+        writer = self._tensorboard()
+        for key, value in values.items():
+            if isinstance(value, int | float):
+                writer.add_scalar(f"{kind}/{key}", value, step)
+
+    def _tensorboard(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # heavy import: main process only
+
+            self._writer = SummaryWriter(
+                log_dir=str(self.tensorboard_dir), purge_step=self._purge_step
+            )
+        return self._writer
 
     def close(self) -> None:
         """Flush TensorBoard."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """All records of a metrics.jsonl file.
+
+    A last line cut short (the process was killed while appending it) is skipped; a damaged
+    line anywhere else is an error naming it.
+    """
+    lines = Path(path).read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise RunError(f"{path}:{number}: not a JSON record ({error})") from None
+    return records
 
 
 def plot_curves(metrics_path: Path, output: Path) -> Path:

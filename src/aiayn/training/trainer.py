@@ -3,15 +3,21 @@
 The trainer knows nothing of search or scoring. Validation beyond the loss (e.g. BLEU) comes in
 as hooks, callables `hook(model, epoch, step) -> {"bleu": 31.2}` run on the main process after
 each validation (as minGPT's trainer takes callbacks); the CLI plugs BLEU in.
+
+Checkpoints are written at boundaries between updates, each a consistent picture of the run
+(weights, optimizer, schedule, data position, every rank's random state, time and tokens so
+far): at the end of an epoch (after its validation), every `save_every` updates, where
+`max_steps` stops, and where Ctrl-C or SIGTERM stops training (see interrupt.py). Their kinds
+decide what is kept and averaged (see aiayn.runs.retention).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +28,23 @@ from tqdm import tqdm
 
 from aiayn.data import Batch, Collator, IdPair, TokenBatchSampler
 from aiayn.model import Transformer
-from aiayn.runs import (
-    RunDir,
-    average_checkpoints,
-    load_trainer_state,
-    load_weights,
-    prune_checkpoints,
-    save_checkpoint,
-    step_checkpoints,
-)
-from aiayn.runs.checkpoint import step_dir_name
+from aiayn.runs import RunDir
+from aiayn.training.checkpointing import Checkpointer
 from aiayn.training.config import TrainConfig
-from aiayn.training.distributed import DistInfo, all_reduce_sum, barrier
+from aiayn.training.distributed import DistInfo, all_reduce_sum, gather_objects
+from aiayn.training.interrupt import StopRequest
 from aiayn.training.loss import label_smoothed_nll
-from aiayn.training.metrics import MetricsLog, plot_curves
+from aiayn.training.metrics import MetricsLog
 from aiayn.training.optim import make_optimizer
 from aiayn.training.precision import autocast, resolve_precision
+from aiayn.training.progress import LossWindow, TrainResult
 from aiayn.training.rng import rng_state, set_rng_state
 from aiayn.training.schedule import NoamSchedule
+from aiayn.training.validation_loss import validation_loss
+
+log = logging.getLogger(__name__)
 
 ValidationHook = Callable[[Transformer, int, int], dict[str, float]]
-
-
-@dataclass
-class TrainResult:
-    """What a finished (or interrupted) training run reports."""
-
-    steps: int
-    epochs: int
-    seconds: float
-    tokens_per_second: float
-    last_valid: dict[str, float]
-    best: float | None
-    interrupted: bool = False
 
 
 class Trainer:
@@ -94,6 +84,7 @@ class Trainer:
         self.hooks = list(hooks)
         self.collator = collator or Collator()
         self.precision = resolve_precision(config.precision, device, model.config.d_model)
+        # Bare lengths: the sampler itself adds the target's BOS/EOS position.
         self.sampler = TokenBatchSampler(
             [(len(s), len(t)) for s, t in train],
             config.max_tokens,
@@ -113,11 +104,20 @@ class Trainer:
         forward = self.ddp or model
         self.forward: nn.Module = torch.compile(forward) if config.compile else forward
         self.metrics = MetricsLog(run.path, enabled=self.dist.is_main)
+        self.checkpoints = Checkpointer(run, model, config, self.dist)
         self.step = 0  # updates taken
-        self.epoch = 0  # the epoch being trained (from 0)
+        self.epoch = 0  # epochs completed (= the epoch being trained, from 0)
         self.consumed = 0  # batches of this epoch used by completed updates
         self.best: float | None = None
+        self.pending_validation = False  # the last epoch's validation was interrupted
+        self.last_valid: dict[str, float] = {}
+        self.stop = StopRequest()
+        self._resumed_kinds: set[str] = set()  # kinds of the checkpoint resumed from
         self._boundary_rng = rng_state()
+        self._seconds_before = 0.0  # training time of earlier sessions (resumed runs)
+        self._tokens_before = 0.0  # target tokens of earlier sessions
+        self._session_tokens = 0.0
+        self._session_start = time.perf_counter()
         if device.type == "cpu":
             # Adam's second moments of rarely-updated rows decay into subnormal floats, which
             # make CPU arithmetic several times slower.
@@ -125,14 +125,15 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- one update
 
-    def _update(self, batches: list[Batch]) -> tuple[float, float, float]:
+    def _update(self, batches: list[Batch]) -> tuple[float, float, float, bool]:
         """Forward/backward over the batches of one update, then one optimizer step.
 
         Returns:
-            Global (summed over ranks) smoothed loss, NLL and target tokens.
+            Global (summed over ranks) smoothed loss, NLL and target tokens, and whether any
+            rank was asked to stop (so that all stop after this same update).
         """
         self.model.train()
-        local = torch.zeros(3, dtype=torch.float64)
+        local = torch.zeros(4, dtype=torch.float64)
         for i, batch in enumerate(batches):
             batch = batch.to(self.device, non_blocking=True)
             last = i == len(batches) - 1
@@ -155,9 +156,10 @@ class Trainer:
                     logits, batch.tgt_out[batch.tgt_mask], self.config.label_smoothing
                 )
                 loss.backward()
-            local += torch.tensor(
+            local[:3] += torch.tensor(
                 [loss.item(), nll.item(), batch.n_tgt_tokens], dtype=torch.float64
             )
+        local[3] = float(self.stop.requested)
         total = all_reduce_sum(local.to(self.device), self.dist).cpu()
         n_tokens = total[2].item()
         # The gradient of the summed loss, divided by the target tokens of the whole update over
@@ -171,7 +173,7 @@ class Trainer:
         self.schedule.step()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total[0].item(), total[1].item(), n_tokens
+        return total[0].item(), total[1].item(), n_tokens, total[3].item() > 0
 
     def _groups(self) -> Iterator[list[Batch]]:
         """This epoch's remaining batches, `update_freq` at a time."""
@@ -186,33 +188,34 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- validation
 
+    def _stop_agreed(self) -> bool:
+        """Whether any rank was asked to stop (the same answer on every rank)."""
+        flag = torch.tensor([float(self.stop.requested)], dtype=torch.float64)
+        return all_reduce_sum(flag.to(self.device), self.dist).item() > 0
+
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """Validation loss, NLL and perplexity per target token, plus the hooks' metrics."""
-        self.model.eval()
-        sampler = TokenBatchSampler(
-            [(len(s), len(t)) for s, t in self.valid_data],
-            self.config.max_tokens,
-            shuffle=False,
-        )
-        sums = torch.zeros(3, dtype=torch.float64)
-        for indices in sampler:
-            batch = self.collator([self.valid_data[i] for i in indices]).to(self.device)
-            with autocast(self.precision, self.device):
-                logits = self.model(
-                    batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask, batch.tgt_mask
-                )
-            loss, nll = label_smoothed_nll(
-                logits, batch.tgt_out[batch.tgt_mask], self.config.label_smoothing
-            )
-            sums += torch.tensor([loss.item(), nll.item(), batch.n_tgt_tokens], dtype=torch.float64)
-        loss, nll, tokens = sums.tolist()
-        metrics = {"loss": loss / tokens, "nll": nll / tokens, "ppl": math.exp(nll / tokens)}
-        if self.dist.is_main:
+    def validate(self) -> dict[str, float] | None:
+        """Validation loss, NLL and perplexity per target token, plus the hooks' metrics.
+
+        Each rank scores its share of the validation batches (see validation_loss.py); the
+        hooks (BLEU) run on the main process, with the model in eval mode.
+
+        Returns:
+            The metrics, or None if a stop was asked for meanwhile (the validation is then
+            repeated when the run resumes).
+        """
+        args = (self.config, self.collator, self.precision, self.device, self.dist, self.stop)
+        metrics = validation_loss(self.model, self.valid_data, *args)
+        if metrics is None:
+            return None
+        if self.dist.is_main and self.hooks:
+            self.model.eval()
             for hook in self.hooks:
+                if self.stop.requested:
+                    break
                 metrics.update(hook(self.model, self.epoch, self.step))
-        self.model.train()
-        return metrics
+            self.model.train()
+        return None if self._stop_agreed() else metrics
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
         """Whether these validation metrics beat the best so far (NLL lower, BLEU higher)."""
@@ -227,90 +230,126 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ checkpoints
 
-    def _trainer_state(self, epoch: int, consumed: int) -> dict[str, Any]:
-        sampler_state = self.sampler.state_dict(batches_consumed=consumed)
-        sampler_state["epoch"] = epoch
+    def seconds(self) -> float:
+        """Training time of the whole run so far, resumed sessions included."""
+        return self._seconds_before + time.perf_counter() - self._session_start
+
+    def tokens(self) -> float:
+        """Target tokens trained on in the whole run so far."""
+        return self._tokens_before + self._session_tokens
+
+    def _trainer_state(self) -> dict[str, Any]:
+        """The state after the last completed update; collective (every rank's RNG state)."""
+        sampler_state = self.sampler.state_dict(batches_consumed=self.consumed)
+        sampler_state["epoch"] = self.epoch
         return {
             "step": self.step,
-            "epoch": epoch,
-            "consumed": consumed,
+            "epoch": self.epoch,
+            "consumed": self.consumed,
             "best": self.best,
+            "pending_validation": self.pending_validation,
+            "train_seconds": self.seconds(),
+            "train_tokens": self.tokens(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "sampler": sampler_state,
-            "rng": self._boundary_rng,
+            "rng": gather_objects(self._boundary_rng, self.dist),  # one entry per rank
         }
 
-    def save(self, epoch: int, consumed: int, meta: dict[str, Any] | None = None) -> Path | None:
-        """Checkpoint the state after the last completed update (main process only)."""
-        path = None
-        if self.dist.is_main:
-            path = self.run.checkpoints / step_dir_name(self.step)
-            save_checkpoint(
-                path,
-                self.model,
-                self.model.config,
-                self._trainer_state(epoch, consumed),
-                {"step": self.step, "epoch": epoch, **(meta or {})},
-            )
-            prune_checkpoints(self.run.checkpoints, self.config.keep_last)
-        barrier(self.dist)
-        return path
+    def save(self, kinds: set[str], metrics: dict[str, float] | None = None) -> Path | None:
+        """Checkpoint the state after the last completed update (written by the main process).
+
+        Args:
+            kinds: why it is written ("epoch", "periodic", "final", "interrupt").
+            metrics: the validation metrics of this point, if it was validated.
+
+        Returns:
+            The checkpoint folder on the main process, else None.
+        """
+        state = self._trainer_state()  # every rank takes part: it gathers RNG states
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "kinds": sorted(kinds),
+            "valid": metrics or {},
+            "pending_validation": self.pending_validation,
+        }
+        better = bool(metrics) and self._is_better(metrics)
+        return self.checkpoints.save(self.step, state, meta, better)
 
     def resume(self) -> bool:
-        """Continue from the newest checkpoint of the run, if there is one."""
-        found = step_checkpoints(self.run.checkpoints)
-        if not found:
+        """Continue from the newest intact checkpoint of the run, if there is one."""
+        found = self.checkpoints.load_latest()
+        if found is None:
             return False
-        latest = found[-1]
-        load_weights(latest, self.model, self.model.config)
-        state = load_trainer_state(latest)
+        state, meta = found
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.consumed = state["step"], state["epoch"], state["consumed"]
         self.best = state["best"]
-        set_rng_state(state["rng"])
-        self._boundary_rng = state["rng"]
-        self.metrics.truncate_after(self.step)
+        self.pending_validation = state.get("pending_validation", False)
+        self._seconds_before = state.get("train_seconds", 0.0)
+        self._tokens_before = state.get("train_tokens", 0.0)
+        rng = state["rng"]
+        # One state per rank; checkpoints from before that held rank 0's alone.
+        self._boundary_rng = rng[self.dist.rank] if isinstance(rng, list) else rng
+        set_rng_state(self._boundary_rng)
+        self.last_valid = meta.get("valid") or {}
+        self._resumed_kinds = set(meta.get("kinds", []))
+        self.metrics.truncate(self.step, drop_valid_at_step=self.pending_validation)
         return True
 
     # ---------------------------------------------------------------------------------- the loop
 
     def _done(self) -> bool:
         c = self.config
-        return bool(c.max_steps and self.step >= c.max_steps) or bool(
-            c.max_epochs and self.epoch >= c.max_epochs
-        )
+        return self._max_steps_reached() or bool(c.max_epochs and self.epoch >= c.max_epochs)
 
-    def _validate_and_checkpoint(
-        self, epoch: int, consumed: int, validate: bool
-    ) -> dict[str, float]:
-        """Validate (if asked), checkpoint the position (`epoch`, `consumed`) and keep the best."""
-        metrics: dict[str, float] = {}
+    def _max_steps_reached(self) -> bool:
+        return bool(self.config.max_steps and self.step >= self.config.max_steps)
+
+    def _boundary(self, kinds: set[str], validate: bool) -> bool:
+        """Validate (if asked) and checkpoint at a boundary; True if training must stop now.
+
+        A stop asked for during validation leaves it pending: the checkpoint says so, and the
+        resumed run validates this point first.
+        """
+        metrics: dict[str, float] | None = None
         if validate:
             metrics = self.validate()
-            self.metrics.log("valid", self.step, epoch=epoch, **metrics)
-        better = bool(metrics) and self._is_better(metrics)
-        path = self.save(epoch, consumed, {"valid": metrics})
-        if better and path is not None:
-            meta = {"step": self.step, "epoch": epoch, "valid": metrics}
-            save_checkpoint(
-                self.run.checkpoints / "best", self.model, self.model.config, None, meta
+            self.pending_validation = metrics is None
+            if metrics is not None:
+                self.metrics.log("valid", self.step, epoch=self.epoch, **metrics)
+                self.last_valid = metrics
+                self._report(metrics)
+        stopping = self._stop_agreed()
+        if stopping:
+            kinds = kinds | {"interrupt"}
+            log.warning(
+                "stopping after update %d (%s): saving the run to resume later",
+                self.step,
+                self.stop.signal_name or "asked",
             )
-        return metrics
+        if kinds:
+            self.save(kinds, metrics)
+        return stopping
 
-    def _report(self, bar: tqdm, metrics: dict[str, float]) -> None:
+    def _report(self, metrics: dict[str, float]) -> None:
         """One line under the progress bar after a validation."""
-        if not metrics or not (self.dist.is_main and self.config.progress):
+        if not (self.dist.is_main and self.config.progress):
             return
         line = f"epoch {self.epoch}: valid loss {metrics['loss']:.3f} ppl {metrics['ppl']:.2f}"
         if "bleu" in metrics:
             line += f" BLEU {metrics['bleu']:.2f}"
-        bar.write(line)
+        tqdm.write(line)
 
     def fit(self) -> TrainResult:
-        """Train until `max_steps` updates or `max_epochs` epochs, whichever comes first."""
+        """Train until `max_steps` updates or `max_epochs` epochs, whichever comes first.
+
+        Ctrl-C or SIGTERM stops it after the current update (see interrupt.py), with a
+        checkpoint to resume from; a second Ctrl-C aborts at once.
+        """
         c = self.config
         per_epoch = math.ceil(len(self.sampler) / c.update_freq)
         total = c.max_steps or per_epoch * c.max_epochs
@@ -323,19 +362,23 @@ class Trainer:
             unit="upd",
             dynamic_ncols=True,
         )
-        start, tokens_seen, last_valid = time.perf_counter(), 0.0, {}
-        interrupted = False
-        window = _Window()
-        try:
-            while not self._done():
+        self._session_start, self._session_tokens = time.perf_counter(), 0.0
+        self.stop = StopRequest()
+        window = LossWindow()
+        stopped = False
+        with self.stop, contextlib.closing(bar):
+            if self.pending_validation:  # interrupted in this point's validation last time
+                stopped = self._boundary(self._resumed_kinds - {"interrupt"}, validate=True)
+            while not stopped and not self._done():
                 self.sampler.set_epoch(self.epoch)
                 epoch_start, epoch_tokens = time.perf_counter(), 0.0
+                stop, saved_at = False, -1
                 for group in self._groups():
-                    loss, nll, n = self._update(group)
+                    loss, nll, n, stop = self._update(group)
                     self.step += 1
                     self.consumed += len(group)
                     self._boundary_rng = rng_state()
-                    tokens_seen += n
+                    self._session_tokens += n
                     epoch_tokens += n
                     window.add(loss, nll, n)
                     bar.update(1)
@@ -347,85 +390,47 @@ class Trainer:
                             lr=f"{record['lr']:.2e}",
                             tok_s=f"{record['tokens_per_s']:.0f}",
                         )
-                    if c.save_every and self.step % c.save_every == 0:
-                        self.save(self.epoch, self.consumed)
-                    if c.max_steps and self.step >= c.max_steps:
+                    if stop or self.consumed >= len(self.sampler) or self._max_steps_reached():
                         break
-                if self.consumed >= len(self.sampler):  # the epoch is complete
+                    if c.save_every and self.step % c.save_every == 0:
+                        saved_at = self.step
+                        if self._boundary({"periodic"}, validate=False):
+                            stopped = True
+                            break
+                if stopped:
+                    break
+                # A boundary: the epoch ended, max_steps was reached, or a stop was asked for.
+                kinds: set[str] = set()
+                if c.save_every and self.step % c.save_every == 0 and saved_at != self.step:
+                    kinds.add("periodic")
+                validate = False
+                if self.consumed >= len(self.sampler):
                     seconds = time.perf_counter() - epoch_start
-                    speed = epoch_tokens / max(seconds, 1e-9)  # per epoch: shows any slowdown
                     self.metrics.log(
                         "epoch",
                         self.step,
                         epoch=self.epoch + 1,
                         seconds=seconds,
-                        tokens_per_s=speed,
+                        tokens_per_s=epoch_tokens / max(seconds, 1e-9),  # shows any slowdown
                     )
                     self.epoch += 1
                     self.consumed = 0
-                    due = self.epoch % c.validate_every == 0 or self._done()
-                    last_valid = self._validate_and_checkpoint(self.epoch, 0, due)
-                else:  # stopped by max_steps inside an epoch
-                    last_valid = self._validate_and_checkpoint(self.epoch, self.consumed, True)
-                self._report(bar, last_valid)
-        except KeyboardInterrupt:
-            # Ctrl-C: keep the last completed update (a partial one is dropped).
-            interrupted = True
-            self.optimizer.zero_grad(set_to_none=True)
-            self.save(self.epoch, self.consumed)
-        finally:
-            bar.close()
-        seconds = time.perf_counter() - start
-        if not interrupted:
-            self._finish()
+                    kinds.add("epoch")
+                    validate = self.epoch % c.validate_every == 0 or self._done()
+                if self._max_steps_reached():
+                    kinds.add("final")
+                    validate = True
+                stopped = self._boundary(kinds, validate)
+        if not stopped:
+            self.checkpoints.finish()
         self.metrics.close()
+        seconds = self.seconds()
         return TrainResult(
             steps=self.step,
             epochs=self.epoch,
             seconds=seconds,
-            tokens_per_second=tokens_seen / max(seconds, 1e-9),
-            last_valid=last_valid,
+            tokens_per_second=self.tokens() / max(seconds, 1e-9),
+            last_valid=self.last_valid,
             best=self.best,
-            interrupted=interrupted,
+            interrupted=stopped,
         )
-
-    def _finish(self) -> None:
-        """Average the last checkpoints if asked, name the default checkpoint, draw curves."""
-        if not self.dist.is_main:
-            return
-        best = self.run.checkpoints / "best"
-        default = best if best.is_dir() else self.run.latest_checkpoint()
-        if self.config.average_last:
-            last = step_checkpoints(self.run.checkpoints)[-self.config.average_last :]
-            default = average_checkpoints(last, self.run.checkpoints / "average")
-        self.run.set_default_checkpoint(default)
-        if self.run.metrics_file.exists():
-            plot_curves(self.run.metrics_file, self.run.curves_file)
-
-
-class _Window:
-    """Running sums of the training loss between two log lines."""
-
-    def __init__(self) -> None:
-        self.loss = self.nll = self.tokens = 0.0
-        self.start = time.perf_counter()
-
-    def add(self, loss: float, nll: float, tokens: float) -> None:
-        """Count one update's summed losses and target tokens."""
-        self.loss += loss
-        self.nll += nll
-        self.tokens += tokens
-
-    def flush(self, lr: float) -> dict[str, float]:
-        """Per-token averages and throughput since the last flush; then start again."""
-        seconds = max(time.perf_counter() - self.start, 1e-9)
-        tokens = max(self.tokens, 1.0)
-        record = {
-            "loss": self.loss / tokens,
-            "nll": self.nll / tokens,
-            "lr": lr,
-            "tokens": self.tokens,
-            "tokens_per_s": self.tokens / seconds,
-        }
-        self.__init__()
-        return record
