@@ -375,6 +375,9 @@ class Trainer:
                 stop, saved_at = False, -1
                 for group in self._groups():
                     loss, nll, n, stop = self._update(group)
+                    # A signal that came after the update's all-reduce is seen by every rank
+                    # only at the next update; a single process can stop right here.
+                    stop = stop or (self.stop.requested and not self.dist.enabled)
                     self.step += 1
                     self.consumed += len(group)
                     self._boundary_rng = rng_state()

@@ -1,0 +1,52 @@
+"""The device and seed of each torchrun process, chosen without a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aiayn.errors import ConfigError
+from aiayn.training.distributed import DistInfo, choose_device
+from aiayn.training.rng import rank_seed
+
+TWO_GPUS = dict(cuda_available=True, cuda_devices=2)
+
+
+@pytest.mark.parametrize("name", ["cuda", "auto"])
+def test_each_rank_takes_the_gpu_of_its_local_rank(name: str) -> None:
+    # Node 2 of a 2x2 run: global ranks 2 and 3, local ranks 0 and 1.
+    devices = [choose_device(name, DistInfo(r, 4, r - 2), **TWO_GPUS) for r in (2, 3)]
+    assert devices == [torch.device("cuda", 0), torch.device("cuda", 1)]
+
+
+def test_a_single_process_may_name_its_gpu() -> None:
+    assert choose_device("cuda:1", **TWO_GPUS) == torch.device("cuda", 1)
+    assert choose_device("cuda", **TWO_GPUS) == torch.device("cuda", 0)
+
+
+def test_no_cuda_means_the_cpu_for_auto_and_an_error_for_cuda() -> None:
+    none = dict(cuda_available=False, cuda_devices=0)
+    assert choose_device("auto", DistInfo(1, 2, 1), **none) == torch.device("cpu")
+    assert choose_device("cpu", DistInfo(1, 2, 1), **TWO_GPUS) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        choose_device("cuda", **none)
+
+
+def test_what_cannot_work_under_torchrun_is_refused() -> None:
+    with pytest.raises(ConfigError, match="one GPU"):
+        choose_device("cuda:1", DistInfo(0, 2, 0), **TWO_GPUS)
+    with pytest.raises(ConfigError, match="more processes per node than GPUs"):
+        choose_device("cuda", DistInfo(2, 3, 2), **TWO_GPUS)
+    with pytest.raises(ConfigError, match="expected auto, cpu, cuda"):
+        choose_device("gpu", **TWO_GPUS)
+
+
+def test_rank_seeds_differ_and_rank_0_keeps_the_seed() -> None:
+    seeds = [rank_seed(7, r) for r in range(8)]
+    assert seeds[0] == 7 and len(set(seeds)) == 8
+    assert rank_seed(8, 0) not in seeds  # nearby seeds do not collide with other ranks
+    streams = []
+    for seed in seeds[:2]:
+        torch.manual_seed(seed)
+        streams.append(torch.rand(16))
+    assert not torch.equal(*streams)  # different dropout masks
