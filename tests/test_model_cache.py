@@ -80,3 +80,39 @@ def test_cross_attention_keys_are_computed_once() -> None:
         for _ in range(6):
             _, cache = model.decode(torch.full((2, 1), BOS), memory, cache)
     assert len(calls) == len(model.decoder_layers)
+
+
+def test_reorder_under_autograd_equals_no_grad_and_passes_gradients() -> None:
+    """With grad enabled, reorder selects the same rows and gradients flow through them.
+
+    The cached path's parameter gradients equal the full pass's on the reordered batch. Each
+    buffer is written once before it is reordered (a prefill of three positions, then one step):
+    a later in-place write would modify what an earlier step saved for backward.
+    """
+    model = tiny_model()
+    src, _ = padded_batch([9, 3, 6, 5], 40)
+    tgt = torch.cat([torch.full((4, 1), BOS), torch.randint(4, 50, (4, 3))], dim=1)
+    perm = torch.tensor([2, 0, 0, 3, 1])
+    memory = model.encode(src)
+    _, cache = model.decode(tgt[:, :3], memory, model.init_cache(memory, capacity=6))
+    reordered = cache.reorder(perm)
+    with torch.no_grad():
+        expected = cache.reorder(perm)
+    for got, want in zip(reordered.layers, expected.layers, strict=True):
+        assert got.self_k.requires_grad and got.cross_v.requires_grad
+        assert torch.equal(got.self_k[:, :, :3], want.self_k[:, :, :3])
+        assert torch.equal(got.self_v[:, :, :3], want.self_v[:, :, :3])
+        assert torch.equal(got.cross_k, want.cross_k) and torch.equal(got.cross_v, want.cross_v)
+    assert torch.equal(reordered.src_mask, expected.src_mask) and reordered.length == 3
+
+    weights = torch.randn(5, 50)
+    logits, _ = model.decode(tgt[perm][:, 3:], None, reordered)
+    (logits[:, 0].log_softmax(-1) * weights).sum().backward()
+    cached = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    full, _ = model.decode(tgt[perm], model.encode(src).reorder(perm))
+    (full[:, 3].log_softmax(-1) * weights).sum().backward()
+    reference = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert cached.keys() == reference.keys() and any("encoder" in name for name in cached)
+    for name, grad in reference.items():
+        torch.testing.assert_close(cached[name], grad, atol=1e-5, rtol=1e-4, msg=name)

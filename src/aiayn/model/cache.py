@@ -52,12 +52,20 @@ class LayerCache:
         The self-attention buffers keep their capacity, but the unfilled tail is left
         uninitialised instead of copied: beam search reorders every step, and the tail of a
         preallocated buffer is most of it early on.
+
+        Under autograd (grad enabled and the buffers part of a graph) the rows are selected and
+        then assigned into the new buffers, which autograd can differentiate; otherwise they are
+        written straight into them (`out=`, which autograd refuses), one copy fewer for search.
         """
         _, h, capacity, dh = self.self_k.shape
         k = self.self_k.new_empty(len(indices), h, capacity, dh)
         v = self.self_v.new_empty(len(indices), h, capacity, dh)
-        torch.index_select(self.self_k[:, :, :length], 0, indices, out=k[:, :, :length])
-        torch.index_select(self.self_v[:, :, :length], 0, indices, out=v[:, :, :length])
+        if torch.is_grad_enabled() and (self.self_k.requires_grad or self.self_v.requires_grad):
+            k[:, :, :length] = self.self_k[:, :, :length].index_select(0, indices)
+            v[:, :, :length] = self.self_v[:, :, :length].index_select(0, indices)
+        else:
+            torch.index_select(self.self_k[:, :, :length], 0, indices, out=k[:, :, :length])
+            torch.index_select(self.self_v[:, :, :length], 0, indices, out=v[:, :, :length])
         return LayerCache(
             k, v, self.cross_k.index_select(0, indices), self.cross_v.index_select(0, indices)
         )
