@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sub-command."""
     p = sub.add_parser(
         "evaluate",
-        help="translate a test set and print BLEU and chrF",
+        help="score a run on its test set (or its validation data): BLEU, chrF",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
