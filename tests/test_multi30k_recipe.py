@@ -75,20 +75,22 @@ def test_tune_stores_the_best_setting_and_checkpoint(
     assert main([*args, "--alphas", "0.0", "1.0", "--checkpoints", "last", "best"]) == 0
     table = capsys.readouterr().out
     info = json.loads((run / "run.json").read_text())
-    results = info["decode_tuning"]["results"]
+    tuning = info["decode_tuning"]
+    assert (tuning["sentences"], tuning["available_sentences"]) == (60, 100)
+    assert tuning["data"] == "Multi30k val en-de: 100 pairs, at most 100 by data.max_valid_pairs"
+    results = tuning["results"]
     # Per checkpoint: greedy once (alpha does not apply), beam 3 with each alpha.
     settings = {(Path(r["checkpoint"]).name, r["beam_size"], r["alpha"]) for r in results}
     step = sorted(p.name for p in (run / "checkpoints").glob("step-*"))[-1]
-    grid = {(1, 0.0), (3, 0.0), (3, 1.0)}
+    grid = {(1, None), (3, 0.0), (3, 1.0)}
     assert settings == {(c, b, a) for c in (step, "best") for b, a in grid}, table
     best = max(
         enumerate(results),
         key=lambda ir: (round(ir[1]["bleu_tok_lc"], 2), -ir[1]["beam_size"], -ir[0]),
     )[1]
-    assert (info["decode"]["beam_size"], info["decode"]["alpha"]) == (
-        best["beam_size"],
-        best["alpha"],
-    )
+    # Greedy has no length penalty: a greedy win leaves the recipe's alpha (0.6) as it was.
+    alpha = 0.6 if best["beam_size"] == 1 else best["alpha"]
+    assert (info["decode"]["beam_size"], info["decode"]["alpha"]) == (best["beam_size"], alpha)
     assert info["default_checkpoint"] == f"checkpoints/{Path(best['checkpoint']).name}"
     translator = Translator.from_run(run)
     assert translator.decode.beam_size == best["beam_size"]

@@ -1,14 +1,27 @@
-"""`aiayn evaluate`: translate a test set and score it (sacreBLEU, chrF, tokenised BLEU)."""
+"""`aiayn evaluate`: translate a run's test data and score it (sacreBLEU, chrF, tokenised BLEU).
+
+A run is scored on what it was trained for (see aiayn.evaluation.scoring_data): a Multi30k run
+on test_2016_flickr unless `--split` names another split that has its two languages; any other
+run (synthetic task, your files, TSV) on its own validation data, which the output says; any
+run on your own aligned files with `--src-file/--ref-file`. Synthetic tasks also report exact
+match. The translations go into the run's translations/ folder.
+
+Examples:
+    aiayn evaluate --run runs/en-de                              # Multi30k test_2016_flickr
+    aiayn evaluate --run runs/en-de --split test_2017_flickr
+    aiayn evaluate --run runs/quickstart                         # the task's validation data
+    aiayn evaluate --run runs/mine --src-file test.de --ref-file test.en
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from aiayn.cli.common import add_run_options, load_translator
 from aiayn.config import RunConfig
-from aiayn.data import SPLITS, load_multi30k, load_multi30k_tok_reference, read_lines
-from aiayn.evaluation.report import evaluate_translations
+from aiayn.data import SPLITS
+from aiayn.errors import UsageError
+from aiayn.evaluation.scoring_data import evaluation_data
 from aiayn.runs import RunDir, atomic_write_text
 
 
@@ -16,58 +29,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sub-command."""
     p = sub.add_parser(
         "evaluate",
-        help="translate a test set and print BLEU and chrF",
-        description="Scores cased, detokenised output with sacreBLEU and chrF, and the "
-        "tokenised, lowercased BLEU that the Multi30k literature reports. Writes the "
-        "translations into the run's translations/ folder.",
+        help="score a run on its test set (or its validation data): BLEU, chrF",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_options(p)
-    p.add_argument("--corpus", choices=("multi30k",), default="multi30k", help="named corpus")
-    p.add_argument("--split", choices=SPLITS, default="test_2016_flickr", help="Multi30k split")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="Multi30k split, for a Multi30k run whose languages it has (default for a "
+        "Multi30k run: test_2016_flickr; other runs default to their validation data)",
+    )
     p.add_argument("--data-dir", help="folder with the Multi30k files (default: the run's)")
     p.add_argument("--src-file", help="your own source file (with --ref-file)")
     p.add_argument("--ref-file", help="your own reference file, aligned with --src-file")
-    p.add_argument("--lang", help="target language for tokenised BLEU (default: the run's)")
+    p.add_argument(
+        "--lang",
+        help="language whose Moses rules tokenise for tokenised BLEU, for your own files or a "
+        "non-Multi30k run (default: the run's data.tgt_lang)",
+    )
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Translate, score, print, and save the hypotheses."""
+    """Choose the data, translate, score, print, and save the hypotheses."""
+    if args.beam is not None and args.beam < 1:
+        raise UsageError(f"--beam must be at least 1, got {args.beam}")
+    if args.alpha is not None and args.alpha < 0:
+        raise UsageError(f"--alpha must be >= 0, got {args.alpha}")
     run_dir = RunDir(args.run)
     run_dir.info()  # a clear error if this is not a run
-    data = RunConfig.load(run_dir.config_file).data
-    lang = args.lang or data.tgt_lang
-    if bool(args.src_file) != bool(args.ref_file):
-        raise ValueError("give both --src-file and --ref-file, or neither")
-    tok_refs = None
-    if args.src_file:
-        sources, references = read_lines(args.src_file), read_lines(args.ref_file)
-        if len(sources) != len(references):
-            raise ValueError(
-                f"{args.src_file} has {len(sources)} lines but {args.ref_file} has "
-                f"{len(references)}"
-            )
-        name = Path(args.src_file).name
-    else:
-        data_dir = args.data_dir or data.data_dir
-        pairs = load_multi30k(args.split, data.src_lang, data.tgt_lang, data_dir=data_dir)
-        sources, references = [s for s, _ in pairs], [t for _, t in pairs]
-        # The shipped tokenised reference when it is on disk; else the scorer builds it the
-        # same way (proven line for line on test_2016), with no download for a file it can make.
-        tok_refs = load_multi30k_tok_reference(
-            args.split, data.tgt_lang, data_dir=data_dir, download=False
-        )
-        name = f"{args.split}.{data.src_lang}-{data.tgt_lang}"
+    data = evaluation_data(
+        RunConfig.load(run_dir.config_file).data,
+        split=args.split,
+        src_file=args.src_file,
+        ref_file=args.ref_file,
+        lang=args.lang,
+        data_dir=args.data_dir,
+    )
+    if data.run_validation:
+        print(f"no test set given: scoring on the run's validation data ({data.description})")
     translator = load_translator(args)
-    hypotheses = translator.translate(sources, beam_size=args.beam, alpha=args.alpha)
-    report = evaluate_translations(hypotheses, references, lang, tok_refs)
-    out = run_dir.path / "translations" / f"{name}.hyp"
+    hypotheses = translator.translate(data.sources, beam_size=args.beam, alpha=args.alpha)
+    scores = data.score(hypotheses)
+    out = run_dir.path / "translations" / f"{data.name}.hyp"
     atomic_write_text(out, "".join(h + "\n" for h in hypotheses))
     beam = args.beam or translator.decode.beam_size
-    print(f"{run_dir.path} on {name} (beam {beam}):")
-    for line in report.lines():
+    print(f"{run_dir.path} on {data.description}; beam {beam}, tokenised BLEU in {data.lang}:")
+    for line in scores.lines():
         print("  " + line)
     print(f"translations written to {out}")
     return 0
