@@ -50,3 +50,23 @@ def test_rank_seeds_differ_and_rank_0_keeps_the_seed() -> None:
         torch.manual_seed(seed)
         streams.append(torch.rand(16))
     assert not torch.equal(*streams)  # different dropout masks
+
+
+def test_train_leaves_the_process_group_even_when_training_fails(tmp_path, monkeypatch) -> None:
+    from tests.run_helpers import copy_config
+
+    import aiayn.pipeline as pipeline
+    from aiayn.training import Trainer
+
+    left = []
+    monkeypatch.setattr(pipeline, "shutdown", lambda info: left.append(info))
+    pipeline.train(copy_config(max_steps=1), tmp_path / "ok")
+    assert len(left) == 1
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Trainer, "fit", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        pipeline.train(copy_config(max_steps=1), tmp_path / "broken")
+    assert len(left) == 2
