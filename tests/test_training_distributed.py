@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.run_helpers import copy_config
 
+import aiayn.pipeline as pipeline
 from aiayn.errors import ConfigError
+from aiayn.training import Trainer
 from aiayn.training.distributed import DistInfo, choose_device
 from aiayn.training.rng import rank_seed
 
@@ -53,10 +56,6 @@ def test_rank_seeds_differ_and_rank_0_keeps_the_seed() -> None:
 
 
 def test_train_leaves_the_process_group_even_when_training_fails(tmp_path, monkeypatch) -> None:
-    from tests.run_helpers import copy_config
-
-    import aiayn.pipeline as pipeline
-    from aiayn.training import Trainer
 
     left = []
     monkeypatch.setattr(pipeline, "shutdown", lambda info: left.append(info))
