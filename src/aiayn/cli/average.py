@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aiayn.errors import UsageError
 from aiayn.runs import RunDir, RunError, average_checkpoints, step_checkpoints
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir.info()  # a clear error if this is not a run
     found = step_checkpoints(run_dir.checkpoints)
     if args.last < 1:
-        raise ValueError(f"--last must be at least 1, got {args.last}")
+        raise UsageError(f"--last must be at least 1, got {args.last}")
     if len(found) < args.last:
         raise RunError(
             f"{run_dir.path} has {len(found)} step checkpoints, fewer than --last {args.last}"
