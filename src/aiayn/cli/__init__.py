@@ -1,6 +1,8 @@
 """The `aiayn` command: parses options, calls the library, prints. Nothing else prints.
 
 Each sub-command lives in its own module with `add_parser(subparsers)` and a `run(args)`.
+An error the user can cause (`aiayn.errors.AiaynError`, or an OSError naming a file) prints as
+one line and exits with 2; Ctrl-C exits with 130; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,13 +15,9 @@ from collections.abc import Sequence
 
 from aiayn import __version__
 from aiayn.cli import attention, average, demo, evaluate, train, translate, tune
-from aiayn.data import DataError
-from aiayn.runs import CheckpointError, RunError
+from aiayn.errors import AiaynError
 
 COMMANDS = (train, translate, evaluate, tune, attention, average, demo)
-
-# Errors a user can cause (bad input, missing files): one line on stderr, no traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, OSError, DataError, CheckpointError, RunError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,11 +39,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     # started us ignored SIGINT, as background jobs inherit.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
+    # Errors a user can cause (a bad value, option or file) print as one line; anything else is
+    # a bug in aiayn and keeps its traceback.
     try:
         return args.handler(args)
-    except USER_ERRORS as error:
-        print(f"aiayn {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except AiaynError as error:
+        return user_error(args.command, error)
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave
+            raise
+        return user_error(args.command, error)
     except KeyboardInterrupt:
         print(f"aiayn {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def user_error(command: str, error: Exception) -> int:
+    """Print a user's error as one line; the exit status for it."""
+    print(f"aiayn {command}: error: {error}", file=sys.stderr)
+    return 2

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from aiayn.cli.common import add_run_options, load_translator
+from aiayn.errors import UsageError
 from aiayn.evaluation.attention_plot import KINDS, plot_attention
 
 
@@ -29,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Translate the sentence, then draw its attention."""
+    if not args.text.strip():
+        raise UsageError("--text is empty: give the sentence whose attention to draw")
     translator = load_translator(args)
     weights, src_pieces, tgt_pieces = translator.attention(args.text)
     path = plot_attention(weights, src_pieces, tgt_pieces, args.output, args.kinds)

@@ -7,7 +7,12 @@ import time
 
 import torch
 
+from aiayn.data import SPECIAL_IDS
+from aiayn.errors import UsageError
 from aiayn.model import PRESETS, ModelConfig, Transformer
+
+# The random sentences use only ordinary token ids, those above the special ones (PAD, BOS, ...).
+FIRST_WORD_ID = max(SPECIAL_IDS) + 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,13 +27,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse a shape the forward pass cannot have, naming the option.
+
+    Raises:
+        UsageError: a vocabulary with no ordinary token, or an empty batch or sentence.
+    """
+    if args.vocab <= FIRST_WORD_ID:
+        raise UsageError(
+            f"--vocab must exceed the {len(SPECIAL_IDS)} special ids (PAD, UNK, BOS, EOS): "
+            f"at least {FIRST_WORD_ID + 1}, got {args.vocab}"
+        )
+    lengths = {"--batch": args.batch, "--src-len": args.src_len, "--tgt-len": args.tgt_len}
+    for option, value in lengths.items():
+        if value < 1:
+            raise UsageError(f"{option} must be at least 1, got {value}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Build a random model and run one forward pass."""
+    check_options(args)
     torch.manual_seed(args.seed)
     config = ModelConfig.preset(args.preset, args.vocab, args.vocab)
     model = Transformer(config).eval()
-    src = torch.randint(4, args.vocab, (args.batch, args.src_len))
-    tgt_in = torch.randint(4, args.vocab, (args.batch, args.tgt_len))
+    src = torch.randint(FIRST_WORD_ID, args.vocab, (args.batch, args.src_len))
+    tgt_in = torch.randint(FIRST_WORD_ID, args.vocab, (args.batch, args.tgt_len))
     start = time.perf_counter()
     with torch.no_grad():
         logits = model(src, tgt_in)

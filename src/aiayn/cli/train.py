@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from aiayn.config import RunConfig
+from aiayn.config import RunConfig, yaml_problem
 from aiayn.data import TASKS, Corpus, Vocabularies
 from aiayn.decoding.translator import Translator
 from aiayn.errors import UsageError
@@ -137,14 +137,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
-    """`section.key=value` strings -> (section, key, YAML-parsed value)."""
+    """`section.key=value` strings -> (section, key, YAML-parsed value).
+
+    The value is parsed as YAML (0.3 is a number, true a bool, "128" a string) and checked
+    against the field's type with the rest of the config, in `RunConfig.from_dict`.
+
+    Raises:
+        UsageError: an item is not SECTION.KEY=VALUE or its value is not valid YAML.
+    """
     parsed = []
     for item in items:
-        name, sep, value = item.partition("=")
+        name, sep, text = item.partition("=")
         section, dot, key = name.partition(".")
         if not sep or not dot:
-            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. model.dropout=0.3")
-        parsed.append((section.strip(), key.strip(), yaml.safe_load(value)))
+            raise UsageError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. model.dropout=0.3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise UsageError(f"--set {item!r}: not valid YAML ({yaml_problem(error)})") from None
+        parsed.append((section.strip(), key.strip(), value))
     return parsed
 
 
@@ -176,7 +187,9 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
         values["data"]["corpus"] = "tsv" if args.tsv else "files"
     for section, key, value in parse_set(args.set):
         if section not in values:
-            raise UsageError(f"--set {section}.{key}: unknown section {section!r}")
+            raise UsageError(
+                f"--set {section}.{key}: unknown section {section!r}; use {', '.join(values)}"
+            )
         values[section][key] = value
     return RunConfig.from_dict(values, source="command line")
 

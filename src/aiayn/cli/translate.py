@@ -8,6 +8,8 @@ from pathlib import Path
 
 from aiayn.cli.common import add_run_options, load_translator
 from aiayn.data import DataError, read_lines
+from aiayn.decoding.translator import Translator
+from aiayn.errors import UsageError
 from aiayn.runs import atomic_write_text
 
 
@@ -23,37 +25,71 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
-    p.add_argument("--input", default="-", help="input file (plain or .gz), - for stdin")
+    p.add_argument("--input", help="input file (plain or .gz); default or -: standard input")
     p.add_argument("--output", type=Path, help="output file (default: stdout)")
-    p.add_argument("--interactive", action="store_true", help="type sentences, get translations")
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="type sentences, get translations (reads the terminal, prints each translation)",
+    )
     p.set_defaults(handler=run)
+
+
+def decode_line(raw: bytes, number: int) -> str:
+    """One line of standard input as text, without its line break.
+
+    Raises:
+        DataError: the line is not valid UTF-8 (naming its number).
+    """
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise DataError(f"<stdin>:{number}: invalid UTF-8 ({error.reason})") from None
 
 
 def read_stdin() -> list[str]:
     """Lines of standard input; invalid UTF-8 is an error naming the line."""
-    lines = []
-    for number, raw in enumerate(sys.stdin.buffer.read().split(b"\n"), start=1):
+    lines = sys.stdin.buffer.read().split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # after the newline that ends the last line
+    return [decode_line(raw, number) for number, raw in enumerate(lines, start=1)]
+
+
+def interactive(translator: Translator, args: argparse.Namespace) -> int:
+    """Translate each line as it is typed; a line that is not UTF-8 is reported and skipped.
+
+    Standard input is read as bytes and decoded here, so a bad line is one message rather than
+    the end of the session. Prompts go to stderr, translations to stdout.
+    """
+    print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
+    number = 0
+    while True:
+        print("> ", end="", file=sys.stderr, flush=True)
+        raw = sys.stdin.buffer.readline()
+        if not raw:
+            print(file=sys.stderr)
+            return 0
+        number += 1
         try:
-            lines.append(raw.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError as error:
-            raise DataError(f"<stdin>:{number}: invalid UTF-8 ({error.reason})") from None
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    return lines
+            line = decode_line(raw, number)
+        except DataError as error:
+            print(f"aiayn translate: error: {error}; line skipped", file=sys.stderr)
+            continue
+        print(translator.translate([line], beam_size=args.beam, alpha=args.alpha)[0], flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """Translate a file, standard input, or typed sentences."""
+    if args.interactive and (args.input is not None or args.output is not None):
+        option = "--input" if args.input is not None else "--output"
+        raise UsageError(
+            f"--interactive cannot be combined with {option}: it reads standard input and "
+            "prints to standard output"
+        )
     translator = load_translator(args)
     if args.interactive:
-        print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
-        while True:
-            try:
-                line = input("> ")
-            except EOFError:
-                return 0
-            print(translator.translate([line], beam_size=args.beam, alpha=args.alpha)[0])
-    lines = read_stdin() if args.input == "-" else read_lines(args.input)
+        return interactive(translator, args)
+    lines = read_stdin() if args.input in (None, "-") else read_lines(args.input)
     translations = translator.translate(lines, beam_size=args.beam, alpha=args.alpha)
     text = "".join(t + "\n" for t in translations)
     if args.output:

@@ -9,6 +9,8 @@ from aiayn.data.errors import DataError
 from aiayn.data.multi30k import load_multi30k
 from aiayn.data.synthetic import TASKS, make_task
 from aiayn.data.text_files import Pair, read_parallel, read_tsv
+from aiayn.errors import ConfigError
+from aiayn.typed_config import check_types
 
 CORPORA = ("task", "multi30k", "files", "tsv")
 
@@ -42,20 +44,27 @@ class DataConfig:
     seed: int = 1  # seeds synthetic data and held-out slices
 
     def __post_init__(self) -> None:
+        check_types(self, "data")
+        for name in ("task_train_size", "task_valid_size", "task_max_len", "max_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_train_pairs", "max_valid_pairs", "vocab_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(
+                    f"data.{name} must be at least 1 or null, got {getattr(self, name)}"
+                )
         if self.corpus not in CORPORA:
-            raise DataError(f"data.corpus must be one of {CORPORA}, got {self.corpus!r}")
+            raise ConfigError(f"data.corpus must be one of {CORPORA}, got {self.corpus!r}")
         if self.corpus == "task" and self.task not in TASKS:
-            raise DataError(f"data.task must be one of {TASKS}, got {self.task!r}")
+            raise ConfigError(f"data.task must be one of {TASKS}, got {self.task!r}")
         if self.corpus == "files" and not (self.src_file and self.tgt_file):
-            raise DataError("data.corpus 'files' needs data.src_file and data.tgt_file")
+            raise ConfigError("data.corpus 'files' needs data.src_file and data.tgt_file")
         if bool(self.valid_src_file) != bool(self.valid_tgt_file):
-            raise DataError("give both data.valid_src_file and data.valid_tgt_file, or neither")
+            raise ConfigError("give both data.valid_src_file and data.valid_tgt_file, or neither")
         if self.corpus == "tsv" and not self.tsv:
-            raise DataError("data.corpus 'tsv' needs data.tsv")
+            raise ConfigError("data.corpus 'tsv' needs data.tsv")
         if self.subword not in ("unigram", "bpe"):
-            raise DataError(f"data.subword must be 'unigram' or 'bpe', got {self.subword!r}")
-        if self.max_len < 1:
-            raise DataError(f"data.max_len must be positive, got {self.max_len}")
+            raise ConfigError(f"data.subword must be 'unigram' or 'bpe', got {self.subword!r}")
 
     @property
     def vocab_kind(self) -> str:

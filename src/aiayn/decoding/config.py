@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiayn.errors import ConfigError
+from aiayn.typed_config import check_types
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -15,9 +18,11 @@ class DecodeConfig:
     max_tokens: int = 8000  # source tokens per translation batch (sentences sorted by length)
 
     def __post_init__(self) -> None:
+        check_types(self, "decode")
         if self.beam_size < 1:
-            raise ValueError(f"decode.beam_size must be at least 1, got {self.beam_size}")
+            raise ConfigError(f"decode.beam_size must be at least 1, got {self.beam_size}")
         if self.alpha < 0:
-            raise ValueError(f"decode.alpha must be >= 0, got {self.alpha}")
-        if self.max_len_offset < 1 or self.max_tokens < 1:
-            raise ValueError("decode.max_len_offset and decode.max_tokens must be positive")
+            raise ConfigError(f"decode.alpha must be >= 0, got {self.alpha}")
+        for name in ("max_len_offset", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"decode.{name} must be at least 1, got {getattr(self, name)}")

@@ -24,8 +24,10 @@ from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.greedy import greedy_search
 from aiayn.decoding.hypothesis import Hypothesis
 from aiayn.decoding.stepper import start
-from aiayn.model import AttentionWeights, Transformer
-from aiayn.runs import RunDir, load_weights
+from aiayn.errors import ConfigError
+from aiayn.model import AttentionWeights, ModelConfigError, Transformer
+from aiayn.runs import RunDir, RunError, load_weights
+from aiayn.typed_config import from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +70,19 @@ class Translator:
             device: where to run.
 
         Raises:
-            RunError / CheckpointError: a missing or damaged run or checkpoint.
+            RunError / CheckpointError: a missing or damaged run or checkpoint; a bad value in
+                run.json names the file and the key.
         """
         run = RunDir(Path(run_dir))
-        config = run.model_config()
+        try:
+            config = run.model_config()
+            decode = from_mapping(DecodeConfig, run.info().get("decode"), "decode")
+        except (ModelConfigError, ConfigError) as error:
+            raise RunError(f"{run.info_file}: {error}") from None
         path = Path(checkpoint) if checkpoint is not None else run.default_checkpoint()
         model = Transformer(config).to(device)
         load_weights(path, model, config)
         vocabs = Vocabularies.load(run.path)
-        decode = DecodeConfig(**run.info().get("decode", {}))
         return cls(model, vocabs, decode)
 
     def _encode(self, text: str) -> list[int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sacrebleu.metrics import BLEU, CHRF, BLEUScore
 
+from aiayn.data import DataError
 from aiayn.evaluation.literature_tok import literature_tokenize
 
 
@@ -40,14 +41,17 @@ class Scores:
 
 
 def _check_counts(hyps: Sequence[str], refs: Sequence[str]) -> None:
-    """Raise ValueError unless there is one reference per hypothesis, and at least one pair."""
+    """Raise DataError unless there is one reference per hypothesis, and at least one pair.
+
+    (Empty or mismatched files reach here from `aiayn evaluate` and `aiayn tune`.)
+    """
     if len(hyps) != len(refs):
-        raise ValueError(
+        raise DataError(
             f"need one reference per hypothesis: got {len(hyps)} hypotheses and "
             f"{len(refs)} references"
         )
     if not hyps:
-        raise ValueError("nothing to score: got 0 hypotheses and 0 references")
+        raise DataError("nothing to score: got 0 hypotheses and 0 references")
 
 
 def sacrebleu_scores(hyps: Sequence[str], refs: Sequence[str]) -> Scores:
@@ -61,7 +65,7 @@ def sacrebleu_scores(hyps: Sequence[str], refs: Sequence[str]) -> Scores:
         The scores and their signatures.
 
     Raises:
-        ValueError: if the counts differ or both are empty.
+        DataError: if the counts differ or both are empty.
     """
     _check_counts(hyps, refs)
     bleu = BLEU()
@@ -95,7 +99,7 @@ def tokenized_bleu(hyps: Sequence[str], refs_tok: Sequence[str], lang: str) -> B
         sacreBLEU's score object: `.score` (0-100), `.precisions`, `.bp`, `.format()`.
 
     Raises:
-        ValueError: if the counts differ or both are empty.
+        DataError: if the counts differ or both are empty.
     """
     _check_counts(hyps, refs_tok)
     hyps_tok = [literature_tokenize(h, lang) for h in hyps]

@@ -53,7 +53,7 @@ def evaluate_translations(
             the same pipeline when None.
 
     Raises:
-        ValueError: unequal numbers of hypotheses and references.
+        DataError: unequal numbers of hypotheses and references, or none.
     """
     sacre = sacrebleu_scores(hypotheses, references)
     source = "shipped"

@@ -2,7 +2,7 @@
 
 from aiayn.model.attention import explicit_attention, sdpa_attention
 from aiayn.model.cache import DecoderCache, LayerCache, Memory
-from aiayn.model.config import PRESETS, ModelConfig
+from aiayn.model.config import PRESETS, ModelConfig, ModelConfigError
 from aiayn.model.flops import forward_flops
 from aiayn.model.masks import causal_mask, padding_mask, subsequent_mask
 from aiayn.model.transformer import AttentionWeights, Transformer
@@ -14,6 +14,7 @@ __all__ = [
     "LayerCache",
     "Memory",
     "ModelConfig",
+    "ModelConfigError",
     "Transformer",
     "causal_mask",
     "explicit_attention",

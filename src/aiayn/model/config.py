@@ -1,14 +1,57 @@
-"""The model's hyper-parameters: one frozen dataclass with the paper's names and named presets."""
+"""The model's hyper-parameters: one frozen dataclass with the paper's names and named presets.
+
+A value of the wrong type or range is a `ModelConfigError` naming the field. The model layer
+imports only torch, so it checks its own field types here rather than with the project's
+`aiayn.typed_config` (the same rules, for the four plain types ModelConfig uses), and its error
+is a plain ValueError that `aiayn.config` turns into a `ConfigError` naming `model.<field>`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 ACTIVATIONS = ("relu", "gelu")
 POSITIONALS = ("sinusoidal", "learned")
 ATTENTION_KERNELS = ("sdpa", "explicit", "auto")
+
+# How a message names the type each field takes.
+TYPE_NAMES = {int: "an int", float: "a float", bool: "a bool", str: "a str"}
+
+
+class ModelConfigError(ValueError):
+    """A ModelConfig field of the wrong type or out of range.
+
+    Attributes:
+        field: the field at fault, e.g. "dropout".
+        problem: what is wrong with it, e.g. "must be a float, got 'high' (str)".
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"ModelConfig.{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def check_types(config: ModelConfig) -> None:
+    """Refuse a field whose value is not of its annotated type; store an int given as a float.
+
+    A bool is never an int (nor an int a bool) and a str is never converted.
+
+    Raises:
+        ModelConfigError: naming the field, the value and the type it takes.
+    """
+    hints = typing.get_type_hints(ModelConfig)
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), hints[field.name]
+        is_bool = isinstance(value, bool)
+        if kind is float and isinstance(value, int) and not is_bool:
+            object.__setattr__(config, field.name, float(value))  # frozen: only in __post_init__
+        elif not isinstance(value, kind) or (is_bool and kind is not bool):
+            problem = f"must be {TYPE_NAMES[kind]}, got {value!r} ({type(value).__name__})"
+            raise ModelConfigError(field.name, problem)
 
 
 @dataclass(frozen=True)
@@ -43,22 +86,20 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
+        check_types(self)
         for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "d_ff"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+                raise ModelConfigError(name, f"must be positive, got {getattr(self, name)}")
         for name in ("n_encoder_layers", "n_decoder_layers", "max_positions"):
             if getattr(self, name) < 1:
-                raise ValueError(
-                    f"ModelConfig.{name} must be at least 1, got {getattr(self, name)}"
-                )
+                raise ModelConfigError(name, f"must be at least 1, got {getattr(self, name)}")
         if self.d_model % self.n_heads:
-            raise ValueError(
-                f"ModelConfig.d_model ({self.d_model}) must be divisible by "
-                f"ModelConfig.n_heads ({self.n_heads})"
+            raise ModelConfigError(
+                "d_model", f"must be divisible by n_heads ({self.n_heads}), got {self.d_model}"
             )
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ModelConfigError(name, f"must be in [0, 1), got {getattr(self, name)}")
         choices = {
             "activation": ACTIVATIONS,
             "positional": POSITIONALS,
@@ -66,20 +107,23 @@ class ModelConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"ModelConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                raise ModelConfigError(
+                    name, f"must be one of {allowed}, got {getattr(self, name)!r}"
                 )
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
-            raise ValueError(
-                "ModelConfig.share_embeddings needs one vocabulary: src_vocab_size "
-                f"({self.src_vocab_size}) != tgt_vocab_size ({self.tgt_vocab_size})"
+            raise ModelConfigError(
+                "share_embeddings",
+                f"needs one vocabulary: src_vocab_size ({self.src_vocab_size}) != "
+                f"tgt_vocab_size ({self.tgt_vocab_size})",
             )
         if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
-            raise ValueError(f"ModelConfig.pad_id ({self.pad_id}) is outside the vocabularies")
-        if self.layer_norm_eps <= 0:
-            raise ValueError(
-                f"ModelConfig.layer_norm_eps must be positive, got {self.layer_norm_eps}"
+            raise ModelConfigError(
+                "pad_id",
+                f"must be an id of both vocabularies ({self.src_vocab_size}, "
+                f"{self.tgt_vocab_size} ids), got {self.pad_id}",
             )
+        if self.layer_norm_eps <= 0:
+            raise ModelConfigError("layer_norm_eps", f"must be positive, got {self.layer_norm_eps}")
 
     @property
     def d_head(self) -> int:
@@ -96,11 +140,18 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a dict; an unknown key is an error naming it."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Build from a dict, e.g. read from a run's run.json.
+
+        Raises:
+            ModelConfigError: an unknown or missing key, or a bad value; names the field.
+        """
+        fields = dataclasses.fields(cls)
+        unknown = sorted(set(values) - {f.name for f in fields})
         if unknown:
-            raise ValueError(f"unknown ModelConfig field(s): {', '.join(unknown)}")
+            raise ModelConfigError(unknown[0], "is not a ModelConfig field")
+        for f in fields:
+            if f.default is dataclasses.MISSING and f.name not in values:
+                raise ModelConfigError(f.name, "is missing")
         return cls(**values)
 
     # Presets. Each takes the vocabulary sizes and any field overrides.

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from aiayn.errors import ConfigError
 from aiayn.runs.retention import AVERAGE_OVER
 from aiayn.training.precision import PRECISIONS
+from aiayn.typed_config import check_types
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class TrainConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
+        check_types(self, "train")
         positive = (
             "max_tokens",
             "update_freq",
@@ -52,33 +57,51 @@ class TrainConfig:
         )
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_steps", "max_epochs", "save_every", "average_last", "clip_norm"):
             if getattr(self, name) < 0:
-                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_sentences is not None and self.max_sentences < 1:
+            raise ConfigError(
+                f"train.max_sentences must be at least 1 or null, got {self.max_sentences}"
+            )
         if self.valid_bleu < 0:
-            raise ValueError(f"train.valid_bleu must be >= 0, got {self.valid_bleu}")
+            raise ConfigError(f"train.valid_bleu must be >= 0, got {self.valid_bleu}")
         if self.average_over not in AVERAGE_OVER:
-            raise ValueError(
+            raise ConfigError(
                 f"train.average_over must be one of {AVERAGE_OVER}, got {self.average_over!r}"
             )
         if self.average_over == "updates" and not self.save_every:
-            raise ValueError(
+            raise ConfigError(
                 "train.average_over 'updates' averages the periodic checkpoints: set "
                 "train.save_every too"
             )
         if self.max_steps == 0 and self.max_epochs == 0:
-            raise ValueError("train.max_steps and train.max_epochs are both 0: training never ends")
+            raise ConfigError(
+                "train.max_steps and train.max_epochs are both 0: training never ends"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(
+                f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}"
+            )
         if self.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ConfigError(
+                f"train.precision must be one of {PRECISIONS}, got {self.precision!r}"
+            )
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ConfigError(
+                    f"train.device must be auto or a torch device (cpu, cuda, cuda:1, ...), "
+                    f"got {self.device!r}"
+                ) from None
         if self.best_metric not in ("loss", "bleu"):
-            raise ValueError(
+            raise ConfigError(
                 f"train.best_metric must be 'loss' or 'bleu', got {self.best_metric!r}"
             )
         if self.average_last > self.keep_last:
-            raise ValueError(
+            raise ConfigError(
                 f"train.average_last ({self.average_last}) needs train.keep_last >= it "
                 f"(got {self.keep_last})"
             )
