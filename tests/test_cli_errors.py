@@ -171,3 +171,39 @@ def test_ctrl_c_is_one_line_and_exit_130(
     replace_demo(monkeypatch, KeyboardInterrupt())
     assert main(["demo"]) == 130
     assert one_line_error(capsys) == "aiayn demo: interrupted\n"
+
+
+def test_a_run_json_that_is_no_object_is_one_line(
+    copy_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(copy_run, run)
+    for text in ("[1, 2]", '{"model_config": 5}'):
+        (run / "run.json").write_text(text)
+        assert main(["translate", "--run", str(run), "--device", "cpu"]) == 2
+        assert "run.json" in one_line_error(capsys)
+
+
+def test_output_to_a_folder_names_the_folder(
+    copy_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.txt").write_text("1 2\n")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    command = ["translate", "--run", str(copy_run), "--input", str(tmp_path / "in.txt")]
+    assert main([*command, "--output", str(folder)]) == 2
+    err = one_line_error(capsys)
+    assert str(folder) in err and ".tmp" not in err
+
+
+def test_learned_positions_shorter_than_the_data_are_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = [
+        "train", "--task", "copy", "--out", str(tmp_path / "r"), "--no-progress",
+        "--set", "model.positional=learned", "--set", "model.max_positions=8",
+    ]  # fmt: skip
+    assert main(command) == 2
+    err = one_line_error(capsys)
+    assert "model.max_positions is 8" in err and "13 tokens" in err
+    assert not (tmp_path / "r" / "checkpoints").exists()

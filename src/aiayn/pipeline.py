@@ -14,9 +14,16 @@ from typing import Any
 import torch
 
 from aiayn.config import RunConfig
-from aiayn.data import Corpus, Vocabularies, build_vocabularies, encode_pairs, load_corpus
+from aiayn.data import (
+    Corpus,
+    IdPair,
+    Vocabularies,
+    build_vocabularies,
+    encode_pairs,
+    load_corpus,
+)
 from aiayn.errors import ConfigError
-from aiayn.model import Transformer
+from aiayn.model import ModelConfig, Transformer
 from aiayn.resuming import check_unedited, fingerprint, resume_changes
 from aiayn.runs import RunDir, RunError, atomic_write_json, atomic_write_text, step_checkpoints
 from aiayn.runs.layout import provenance
@@ -61,6 +68,26 @@ def resolve_device(name: str) -> torch.device:
         ConfigError: an unknown name, or CUDA asked for where there is none.
     """
     return choose_device(name)
+
+
+def check_lengths(pairs: Sequence[IdPair], model_config: ModelConfig) -> None:
+    """Refuse data longer than learned positions can take, before training starts.
+
+    Sinusoidal positions continue beyond their table; a learned table has `max_positions` rows
+    and a longer sequence would fail in the middle of training.
+
+    Raises:
+        ConfigError: a source, or a target with its BOS/EOS, is longer than the table.
+    """
+    if model_config.positional != "learned" or not pairs:
+        return
+    longest = max(max(len(s), len(t) + 1) for s, t in pairs)
+    if longest > model_config.max_positions:
+        raise ConfigError(
+            f"the longest training or validation sequence has {longest} tokens but "
+            f"model.max_positions is {model_config.max_positions} with learned positions: raise "
+            "model.max_positions or lower data.max_len"
+        )
 
 
 def saved_config(out: str | Path) -> RunConfig:
@@ -140,6 +167,9 @@ def prepare(
     barrier(dist)
     vocabs = Vocabularies.load(run.path)
     model_config = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
+    train_ids = encode_pairs(corpus.train, vocabs)
+    valid_ids = encode_pairs(corpus.valid, vocabs)
+    check_lengths(train_ids + valid_ids, model_config)
     if model_config.share_embeddings and not vocabs.joint:
         raise ConfigError("model.share_embeddings needs data.joint_vocab: true")
 
@@ -171,8 +201,8 @@ def prepare(
     trainer = Trainer(
         model,
         config.train,
-        encode_pairs(corpus.train, vocabs),
-        encode_pairs(corpus.valid, vocabs),
+        train_ids,
+        valid_ids,
         run,
         device,
         dist,

@@ -9,6 +9,7 @@ writers (safetensors) also create 0600 files: what they wrote is given the plain
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -50,6 +51,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # else os.replace's error would name the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file", str(path))
     tmp = temporary_sibling(path)
     try:
         write(tmp)

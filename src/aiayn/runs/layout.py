@@ -74,13 +74,16 @@ class RunDir:
         if not self.path.is_dir():
             raise RunError(f"run directory {self.path} does not exist")
         try:
-            return json.loads(self.info_file.read_text())
+            info = json.loads(self.info_file.read_text())
         except FileNotFoundError:
             raise RunError(
                 f"{self.path} is not a run directory (no run.json); train one with `aiayn train`"
             ) from None
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RunError(f"{self.info_file} is corrupt: {error}") from None
+        if not isinstance(info, dict):
+            raise RunError(f"{self.info_file} is corrupt: expected a JSON object")
+        return info
 
     def update_info(self, **values: Any) -> None:
         """Merge `values` into run.json (atomically)."""
@@ -90,10 +93,13 @@ class RunDir:
 
     def model_config(self) -> ModelConfig:
         """The model config recorded in run.json."""
+        values = self.info().get("model_config")
+        if not isinstance(values, dict):
+            raise RunError(f"{self.info_file} has no model_config object")
         try:
-            return ModelConfig.from_dict(self.info()["model_config"])
-        except KeyError:
-            raise RunError(f"{self.info_file} has no model_config") from None
+            return ModelConfig.from_dict(values)
+        except ValueError as error:
+            raise RunError(f"{self.info_file}: model_config: {error}") from None
 
     def default_checkpoint(self) -> Path:
         """The checkpoint decoding uses unless told otherwise (averaged, else best, else latest)."""
