@@ -1,4 +1,4 @@
-"""Shared fixtures: the Multi30k copy beside the repository (../shared/data/multi30k)."""
+"""Shared fixtures: the Multi30k copy (../shared/data/multi30k) and a trained reverse-task run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from aiayn.config import RunConfig
+from aiayn.data import DataConfig
+from aiayn.decoding.config import DecodeConfig
+from aiayn.pipeline import train
+from aiayn.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +37,26 @@ def multi30k() -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+# A tiny model that has learnt to reverse sequences of 4-6 digits: 800 updates of about 1,000
+# tokens (lr factor 0.5, warmup 100). Measured: 100% exact match, greedy and beam 4, on its 200
+# held-out sequences, for train seeds 1, 2 and 3 alike. Trained once per session; every test
+# that uses it is marked slow.
+REVERSE_RUN_CONFIG = RunConfig(
+    model={"preset": "tiny", "d_model": 64, "d_ff": 128},
+    data=DataConfig(task="reverse", task_train_size=4000, task_valid_size=200, task_max_len=6),
+    train=TrainConfig(
+        max_steps=800, max_epochs=0, max_tokens=1024, warmup=100, lr_factor=0.5,
+        precision="fp32", progress=False,
+    ),
+    decode=DecodeConfig(beam_size=1),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def reverse_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of the trained reverse model (read it; do not add checkpoints)."""
+    out = tmp_path_factory.mktemp("reverse") / "run"
+    train(REVERSE_RUN_CONFIG, out)
+    return out

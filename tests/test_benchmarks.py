@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 QUICK_CASES = ["train_small_multi30k", "train_small_shape", "inference", "memory"]
 
 
+@pytest.mark.slow  # runs the benchmark suite in a subprocess
 def test_quick_run_reports_positive_numbers_for_every_case(multi30k: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)]

@@ -41,16 +41,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[PreparedRun, floa
     return train_and_score(tmp_path_factory.mktemp("e2e") / "copy", shift=True)
 
 
+@pytest.mark.slow  # `trained` trains a model
 def test_tiny_model_learns_the_copy_task(trained: tuple[PreparedRun, float]) -> None:
     _, score = trained
     assert score >= 95.0, score
 
 
+@pytest.mark.slow  # trains a model
 def test_without_the_shift_it_does_not_learn(tmp_path: Path) -> None:
     _, score = train_and_score(tmp_path / "unshifted", shift=False)
     assert score < 50.0, score
 
 
+@pytest.mark.slow  # `trained` trains a model
 def test_aiayn_translate_reproduces_the_held_out_targets(
     trained: tuple[PreparedRun, float], tmp_path: Path
 ) -> None:

@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 from tests.helpers import PAD, padded_batch, tiny_model
+from torch.utils.flop_counter import FlopCounterMode
 
 from aiayn import ModelConfig, Transformer
 from aiayn.model.embeddings import sinusoids
+from aiayn.model.flops import forward_flops
 
 
 def test_thread_example_shapes() -> None:
@@ -133,12 +135,50 @@ def test_attention_weights_are_returned_per_layer_and_head() -> None:
     assert (w.decoder_self[0].triu(1) == 0).all()  # no attention to the future
 
 
+@pytest.mark.parametrize("tgt_vocab", [50, 1000])
+def test_forward_flops_match_torchs_flop_counter(tgt_vocab: int) -> None:
+    """`forward_flops` equals what torch counts, up to the masked half of decoder self-attention.
+
+    Both count 2 FLOPs per multiply-add of every matmul (torch's counter: addmm, mm, bmm; the
+    bias adds, softmax, norms and embedding lookups count 0 in both). They differ in one place:
+    the explicit kernel computes the full T x T decoder self-attention scores (Q K^T) and
+    weighted sums (weights @ V), then masks the future, so torch counts 2 * 2 * T * T * d_model
+    FLOPs per decoder layer for them; `forward_flops` counts only the T(T+1)/2 query-key pairs a
+    causal decoder needs, 2 * 2 * d_model * T(T+1)/2. The difference, T(T-1)/2 pairs per
+    sentence and decoder layer, is added back before comparing. (Torch has no FLOP formula for
+    the CPU SDPA kernel, hence the explicit one; an unpadded batch, because `forward_flops`
+    counts real tokens only while torch counts padding too.)
+    """
+    config = ModelConfig.tiny(40, tgt_vocab)
+    model = Transformer(config).eval()
+    # S != T, so a swap shows; at these sizes every term (attention scores, cross-attention,
+    # the generator, the masked half itself) is over 1% of the total, so the 0.5% tolerance
+    # catches any term dropped, doubled or miscounted.
+    batch, src_len, tgt_len = 2, 24, 48
+    src = torch.randint(4, 40, (batch, src_len))
+    tgt_in = torch.randint(4, tgt_vocab, (batch, tgt_len))
+    with model.use_kernel("explicit"), FlopCounterMode(display=False) as counter:
+        model(src, tgt_in).sum().backward()  # forward + backward: checks the 3x of training too
+    torch_counted = counter.get_total_flops()
+
+    masked_pairs = tgt_len * (tgt_len - 1) // 2
+    masked = batch * config.n_decoder_layers * 2 * 2 * config.d_model * masked_pairs
+    ours = forward_flops(config, [src_len] * batch, [tgt_len] * batch)
+    assert masked > 0.02 * torch_counted / 3
+    assert 3 * (ours + masked) == pytest.approx(torch_counted, rel=0.005)
+    per_token = model.flops_per_token(src_len, tgt_len) * batch * tgt_len
+    assert per_token + 3 * masked == pytest.approx(torch_counted, rel=0.005)
+    inference = model.flops_per_token(src_len, tgt_len, training=False) * batch * tgt_len
+    assert inference == pytest.approx(ours, rel=1e-9)
+
+
 def test_flops_grow_with_length_and_vocab() -> None:
     model = tiny_model()
     short, long = model.flops_per_token(10, 10), model.flops_per_token(40, 40)
     assert 0 < short < long
-    params_in_matmuls = sum(
-        p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "embed" not in n
+    bigger_vocab = Transformer(ModelConfig.tiny(40, 5000))
+    # The generator costs 2 * d_model FLOPs per target word per token, forward only.
+    extra = bigger_vocab.flops_per_token(10, 10, training=False) - model.flops_per_token(
+        10, 10, training=False
     )
-    # The per-token cost is dominated by ~6 FLOPs per matmul weight (2 forward, 4 backward).
-    assert 3 * params_in_matmuls < short < 12 * params_in_matmuls
+    assert extra == pytest.approx(2 * 64 * (5000 - 50))

@@ -55,6 +55,7 @@ def recipe_run(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return out, result.last_valid
 
 
+@pytest.mark.slow  # recipe_run trains a model
 def test_scaled_down_recipe_learns(recipe_run: tuple[Path, dict]) -> None:
     _, valid = recipe_run
     # Measured: valid NLL 3.71 nats/token, BLEU 6.6, chrF 30.4 on these 100 sentences, from
@@ -67,6 +68,7 @@ def test_scaled_down_recipe_learns(recipe_run: tuple[Path, dict]) -> None:
     assert valid["chrf"] > 24.0, valid
 
 
+@pytest.mark.slow  # recipe_run trains a model
 def test_tune_stores_the_best_setting_and_checkpoint(
     recipe_run: tuple[Path, dict], multi30k: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

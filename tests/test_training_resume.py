@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -32,6 +33,7 @@ def final_state(run: Path) -> tuple[dict, dict]:
     return load_file(str(last / WEIGHTS)), load_trainer_state(last)["optimizer"]
 
 
+@pytest.mark.slow  # training subprocesses
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     subprocess.run([*TRAIN, "--out", str(straight)], check=True, env=env(), capture_output=True)
@@ -61,6 +63,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
             assert torch.equal(value, optim_b["state"][key][field]), (key, field)
 
 
+@pytest.mark.slow  # training subprocesses
 def test_ctrl_c_saves_the_last_update_and_resume_finishes(tmp_path: Path) -> None:
     run = tmp_path / "interrupted"
     proc = subprocess.Popen([*TRAIN, "--out", str(run)], env=env(), stdout=subprocess.DEVNULL)
