@@ -15,7 +15,7 @@ class DecodeConfig:
     beam_size: int = 4  # beams per sentence; 1 = greedy search
     alpha: float = 0.6  # GNMT length penalty ((5 + |Y|) / 6) ^ alpha; 0 = none
     max_len_offset: int = 50  # maximum output length = source length + this (EOS counted)
-    max_tokens: int = 8000  # source tokens per translation batch (sentences sorted by length)
+    max_tokens: int = 8000  # padded source tokens x beams per translation batch (length-sorted)
 
     def __post_init__(self) -> None:
         check_types(self, "decode")

@@ -219,7 +219,9 @@ class Trainer:
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
         """Whether these validation metrics beat the best so far (NLL lower, BLEU higher)."""
-        if self.config.best_metric == "bleu" and "bleu" in metrics:
+        if self.config.best_metric == "bleu":
+            if "bleu" not in metrics:  # no BLEU this time: nothing to compare with
+                return False
             value = -metrics["bleu"]
         else:
             value = metrics["nll"]
