@@ -33,6 +33,10 @@ RESUMABLE: frozenset[str] = frozenset(
         "train.average_last",
         "train.average_over",
         "decode.beam_size",
+        # Where the Multi30k files are, not what they hold: a run moved to another machine
+        # resumes with --data-dir. (Different text would also change the batches per epoch,
+        # which the data position in the checkpoint refuses.)
+        "data.data_dir",
     }
 )
 """The `section.key` fields a resumed run may change."""
