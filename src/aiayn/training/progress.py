@@ -55,3 +55,11 @@ class LossWindow:
         }
         self.__init__()
         return record
+
+
+def validation_line(epoch: int, metrics: dict[str, float]) -> str:
+    """The line shown under the progress bar after a validation."""
+    line = f"epoch {epoch}: valid loss {metrics['loss']:.3f} ppl {metrics['ppl']:.2f}"
+    if "bleu" in metrics:
+        line += f" BLEU {metrics['bleu']:.2f}"
+    return line

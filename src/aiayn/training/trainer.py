@@ -37,7 +37,7 @@ from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.metrics import MetricsLog
 from aiayn.training.optim import make_optimizer
 from aiayn.training.precision import autocast, resolve_precision
-from aiayn.training.progress import LossWindow, TrainResult
+from aiayn.training.progress import LossWindow, TrainResult, validation_line
 from aiayn.training.rng import rng_state, set_rng_state
 from aiayn.training.schedule import NoamSchedule
 from aiayn.training.validation_loss import validation_loss
@@ -324,7 +324,8 @@ class Trainer:
             if metrics is not None:
                 self.metrics.log("valid", self.step, epoch=self.epoch, **metrics)
                 self.last_valid = metrics
-                self._report(metrics)
+                if self.dist.is_main and self.config.progress:
+                    tqdm.write(validation_line(self.epoch, metrics))
         stopping = self._stop_agreed()
         if stopping:
             kinds = kinds | {"interrupt"}
@@ -337,14 +338,63 @@ class Trainer:
             self.save(kinds, metrics)
         return stopping
 
-    def _report(self, metrics: dict[str, float]) -> None:
-        """One line under the progress bar after a validation."""
-        if not (self.dist.is_main and self.config.progress):
-            return
-        line = f"epoch {self.epoch}: valid loss {metrics['loss']:.3f} ppl {metrics['ppl']:.2f}"
-        if "bleu" in metrics:
-            line += f" BLEU {metrics['bleu']:.2f}"
-        tqdm.write(line)
+    def _train_to_boundary(self, window: LossWindow, bar: tqdm) -> bool:
+        """Update until the epoch ends, `max_steps` is reached or a stop is asked for; then
+        validate and checkpoint that boundary. Periodic checkpoints are written on the way.
+
+        Returns:
+            True if training must stop now (a stop was asked for).
+        """
+        c = self.config
+        self.sampler.set_epoch(self.epoch)
+        epoch_start, epoch_tokens = time.perf_counter(), 0.0
+        kinds: set[str] = set()
+        for group in self._groups():
+            loss, nll, n, stop = self._update(group)
+            # A signal that came after the update's all-reduce is seen by every rank only at
+            # the next update; a single process can stop right here.
+            stop = stop or (self.stop.requested and not self.dist.enabled)
+            self.step += 1
+            self.consumed += len(group)
+            self._boundary_rng = rng_state()
+            self._session_tokens += n
+            epoch_tokens += n
+            window.add(loss, nll, n)
+            bar.update(1)
+            if self.step % c.log_every == 0 or self.step == 1:
+                record = window.flush(self.optimizer.param_groups[0]["lr"])
+                self.metrics.log("train", self.step, epoch=self.epoch + 1, **record)
+                bar.set_postfix(
+                    loss=f"{record['loss']:.3f}",
+                    lr=f"{record['lr']:.2e}",
+                    tok_s=f"{record['tokens_per_s']:.0f}",
+                )
+            at_boundary = stop or self.consumed >= len(self.sampler) or self._max_steps_reached()
+            if c.save_every and self.step % c.save_every == 0:
+                if at_boundary:  # one checkpoint of several kinds, written below
+                    kinds.add("periodic")
+                elif self._boundary({"periodic"}, validate=False):
+                    return True
+            if at_boundary:
+                break
+        validate = False
+        if self.consumed >= len(self.sampler):  # the epoch is complete
+            seconds = time.perf_counter() - epoch_start
+            self.metrics.log(
+                "epoch",
+                self.step,
+                epoch=self.epoch + 1,
+                seconds=seconds,
+                tokens_per_s=epoch_tokens / max(seconds, 1e-9),  # shows any slowdown
+            )
+            self.epoch += 1
+            self.consumed = 0
+            kinds.add("epoch")
+            validate = self.epoch % c.validate_every == 0 or self._done()
+        if self._max_steps_reached():
+            kinds.add("final")
+            validate = True
+        return self._boundary(kinds, validate)
 
     def fit(self) -> TrainResult:
         """Train until `max_steps` updates or `max_epochs` epochs, whichever comes first.
@@ -372,60 +422,7 @@ class Trainer:
             if self.pending_validation:  # interrupted in this point's validation last time
                 stopped = self._boundary(self._resumed_kinds - {"interrupt"}, validate=True)
             while not stopped and not self._done():
-                self.sampler.set_epoch(self.epoch)
-                epoch_start, epoch_tokens = time.perf_counter(), 0.0
-                stop, saved_at = False, -1
-                for group in self._groups():
-                    loss, nll, n, stop = self._update(group)
-                    # A signal that came after the update's all-reduce is seen by every rank
-                    # only at the next update; a single process can stop right here.
-                    stop = stop or (self.stop.requested and not self.dist.enabled)
-                    self.step += 1
-                    self.consumed += len(group)
-                    self._boundary_rng = rng_state()
-                    self._session_tokens += n
-                    epoch_tokens += n
-                    window.add(loss, nll, n)
-                    bar.update(1)
-                    if self.step % c.log_every == 0 or self.step == 1:
-                        record = window.flush(self.optimizer.param_groups[0]["lr"])
-                        self.metrics.log("train", self.step, epoch=self.epoch + 1, **record)
-                        bar.set_postfix(
-                            loss=f"{record['loss']:.3f}",
-                            lr=f"{record['lr']:.2e}",
-                            tok_s=f"{record['tokens_per_s']:.0f}",
-                        )
-                    if stop or self.consumed >= len(self.sampler) or self._max_steps_reached():
-                        break
-                    if c.save_every and self.step % c.save_every == 0:
-                        saved_at = self.step
-                        if self._boundary({"periodic"}, validate=False):
-                            stopped = True
-                            break
-                if stopped:
-                    break
-                # A boundary: the epoch ended, max_steps was reached, or a stop was asked for.
-                kinds: set[str] = set()
-                if c.save_every and self.step % c.save_every == 0 and saved_at != self.step:
-                    kinds.add("periodic")
-                validate = False
-                if self.consumed >= len(self.sampler):
-                    seconds = time.perf_counter() - epoch_start
-                    self.metrics.log(
-                        "epoch",
-                        self.step,
-                        epoch=self.epoch + 1,
-                        seconds=seconds,
-                        tokens_per_s=epoch_tokens / max(seconds, 1e-9),  # shows any slowdown
-                    )
-                    self.epoch += 1
-                    self.consumed = 0
-                    kinds.add("epoch")
-                    validate = self.epoch % c.validate_every == 0 or self._done()
-                if self._max_steps_reached():
-                    kinds.add("final")
-                    validate = True
-                stopped = self._boundary(kinds, validate)
+                stopped = self._train_to_boundary(window, bar)
         if not stopped:
             self.checkpoints.finish()
         self.metrics.close()
