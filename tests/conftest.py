@@ -60,3 +60,26 @@ def reverse_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reverse") / "run"
     train(REVERSE_RUN_CONFIG, out)
     return out
+
+
+# The Multi30k recipe's model (pre-norm, shared and tied embeddings, joint BPE) on a slice of
+# en-de: 3,000 pairs, 1,000 pieces, 300 updates. Weak, but its greedy output follows the source,
+# which is what the export tests need (equal outputs are only meaningful when they vary).
+MULTI30K_SLICE_OVERRIDES = {
+    "data": {"max_train_pairs": 3000, "max_valid_pairs": 100, "vocab_size": 1000},
+    "train": {
+        "max_steps": 300, "max_epochs": 0, "warmup": 100, "lr_factor": 0.5, "average_last": 0,
+        "progress": False, "valid_bleu": 0,
+    },
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def multi30k_slice_run(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of the recipe's model trained briefly on Multi30k en-de (read only)."""
+    config = RunConfig.load(REPO / "configs" / "multi30k_en_de.yaml")
+    config = config.replace("data", data_dir=str(multi30k), **MULTI30K_SLICE_OVERRIDES["data"])
+    config = config.replace("train", **MULTI30K_SLICE_OVERRIDES["train"])
+    out = tmp_path_factory.mktemp("multi30k-slice") / "run"
+    train(config, out)
+    return out
