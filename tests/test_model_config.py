@@ -26,7 +26,7 @@ def test_presets_have_the_documented_shapes() -> None:
     ("overrides", "field"),
     [
         ({"d_model": 100, "n_heads": 3}, "d_model"),
-        ({"activation": "swish"}, "activation"),
+        ({"activation": "gelu_new"}, "activation"),
         ({"positional": "rotary"}, "positional"),
         ({"attention_kernel": "flash"}, "attention_kernel"),
         ({"dropout": 1.5}, "dropout"),

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-ACTIVATIONS = ("relu", "gelu")
+ACTIVATIONS = ("relu", "gelu", "swish")
 POSITIONALS = ("sinusoidal", "learned")
 ATTENTION_KERNELS = ("sdpa", "explicit", "auto")
 
@@ -72,7 +72,7 @@ class ModelConfig:
     n_decoder_layers: int = 6  # decoder layers (the paper's N)
     dropout: float = 0.1  # on embeddings+positions, sub-layer outputs and FFN inner activations
     attention_dropout: float = 0.0  # on attention weights (the paper uses none)
-    activation: str = "relu"  # FFN non-linearity: "relu" (paper) or "gelu"
+    activation: str = "relu"  # FFN non-linearity: "relu" (paper), "gelu" or "swish" (= SiLU)
     norm_first: bool = False  # False = the paper's post-norm; True = pre-norm with a final norm
     positional: str = "sinusoidal"  # "sinusoidal" (paper) or "learned" (the tutorial thread)
     max_positions: int = 1024  # longest sequence; a hard limit for learned positions

@@ -42,6 +42,15 @@ class Dropout(nn.Dropout):
         return torch.where(keep_mask(x, self.p), x * (1.0 / (1.0 - self.p)), 0.0)
 
 
+# The FFN non-linearities by ModelConfig.activation: the paper's ReLU, GELU (exact, erf), and
+# swish = SiLU, x * sigmoid(x), which OPUS-MT's Marian models use.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "swish": F.silu,
+}
+
+
 class FeedForward(nn.Module):
     """Position-wise feed-forward network: FFN(x) = act(x W1 + b1) W2 + b2 (paper eq. 2)."""
 
@@ -50,7 +59,7 @@ class FeedForward(nn.Module):
         self.fc1 = nn.Linear(d_model, d_ff)
         self.fc2 = nn.Linear(d_ff, d_model)
         self.dropout = Dropout(dropout)
-        self.activation = F.relu if activation == "relu" else F.gelu
+        self.activation = ACTIVATION_FUNCTIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape: (B, T, D) -> (B, T, D)."""
