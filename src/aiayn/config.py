@@ -66,7 +66,11 @@ class RunConfig:
             raise ConfigError(f"unknown key(s) in model: {', '.join(unknown)}")
         # Check the values now, not after hours of data preparation, and keep them as checked
         # (an int given for a float field becomes a float).
-        model = self.model_config(100, 100)
+        # Probe vocabulary sizes that admit the pad id (an imported Marian model pads with its
+        # last id, tens of thousands).
+        pad_id = check_value("model.pad_id", self.model.get("pad_id", 0), int)
+        probe = max(100, pad_id + 1)
+        model = self.model_config(probe, probe)
         checked = {k: v if k == "preset" else getattr(model, k) for k, v in self.model.items()}
         object.__setattr__(self, "model", checked)
         if model.share_embeddings and not self.data.joint_vocab:

@@ -15,9 +15,10 @@ Typical use::
 
 from aiayn.data.cleaning import FilterStats, clean_pairs, len_in_whitespace_tokens, split_holdout
 from aiayn.data.collate import Batch, Collator
-from aiayn.data.corpus import CORPORA, Corpus, DataConfig, load_corpus
+from aiayn.data.corpus import CORPORA, IMPORTED, Corpus, DataConfig, load_corpus
 from aiayn.data.download import download_file
 from aiayn.data.errors import DataError
+from aiayn.data.marian_tokenizer import MarianTokenizer
 from aiayn.data.multi30k import (
     LANGUAGES,
     MULTI30K_BASE_URL,
@@ -55,6 +56,7 @@ __all__ = [
     "BOS_ID",
     "CORPORA",
     "EOS_ID",
+    "IMPORTED",
     "LANGUAGES",
     "MULTI30K_BASE_URL",
     "MULTI30K_COMMIT",
@@ -72,6 +74,7 @@ __all__ = [
     "DataError",
     "FilterStats",
     "IdPair",
+    "MarianTokenizer",
     "Pair",
     "SentencePieceTokenizer",
     "SymbolTokenizer",

@@ -12,14 +12,18 @@ from aiayn.data.text_files import Pair, read_parallel, read_tsv
 from aiayn.errors import ConfigError
 from aiayn.typed_config import check_types
 
-CORPORA = ("task", "multi30k", "files", "tsv")
+IMPORTED = "imported"
+"""The corpus of a run made by `aiayn import-hf`: a model trained elsewhere, no data of its own."""
+CORPORA = ("task", "multi30k", "files", "tsv", IMPORTED)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where the parallel text comes from and how it is cut into subwords."""
 
-    corpus: str = "task"  # "task" (synthetic), "multi30k", "files" (two aligned files) or "tsv"
+    # "task" (synthetic), "multi30k", "files" (two aligned files), "tsv", or "imported" (a run
+    # made by `aiayn import-hf`, which has no training data)
+    corpus: str = "task"
     task: str = "reverse"  # synthetic task: copy, reverse, sort or add
     task_train_size: int = 20000  # synthetic training examples
     task_valid_size: int = 500  # synthetic validation examples (disjoint from training)
@@ -78,6 +82,8 @@ class DataConfig:
             return f"task:{self.task}"
         if self.corpus == "multi30k":
             return f"multi30k:{self.src_lang}-{self.tgt_lang}"
+        if self.corpus == IMPORTED:
+            return IMPORTED
         return f"{self.corpus}:{self.tsv or self.src_file}"
 
 
@@ -98,9 +104,14 @@ def load_corpus(config: DataConfig) -> Corpus:
     counted in `stats`); validation pairs only lose empty ones.
 
     Raises:
-        DataError: unreadable or mismatched files, unknown splits or languages.
+        DataError: unreadable or mismatched files, unknown splits or languages, or an imported
+            run (which has no data).
     """
     notes: list[str] = []
+    if config.corpus == IMPORTED:
+        raise DataError(
+            "this run was imported (aiayn import-hf): it has no training or validation data"
+        )
     if config.corpus == "task":
         length = {"max_len": config.task_max_len}
         train = make_task(config.task, config.task_train_size, config.seed, **length)

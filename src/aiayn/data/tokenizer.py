@@ -10,6 +10,10 @@ constants without asking which tokenizer made the ids:
 - ``EOS_ID = 3``: "end of sentence", the last decoder output; search stops on it.
 
 ``encode`` never adds BOS or EOS: the collator adds them where the model needs them.
+
+Models imported from Marian (``aiayn import-hf``) number their tokens differently; their
+``MarianTokenizer`` sets its own ``pad_id``/``unk_id``/``bos_id``/``eos_id``, so code that
+decodes reads the ids from the tokenizer rather than from these constants.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ SPECIAL_PIECES: tuple[str, ...] = (PAD_PIECE, UNK_PIECE, BOS_PIECE, EOS_PIECE)
 
 
 class Tokenizer(abc.ABC):
-    """Text <-> ids. Implementations: ``SentencePieceTokenizer``, ``SymbolTokenizer``."""
+    """Text <-> ids. Implementations: ``SentencePieceTokenizer``, ``SymbolTokenizer``, and
+    ``MarianTokenizer`` for imported Marian models, whose special ids are its own."""
 
     pad_id: int = PAD_ID
     unk_id: int = UNK_ID
     bos_id: int = BOS_ID
     eos_id: int = EOS_ID
+    # Ids that search must never emit; none for our own vocabularies.
+    suppressed_ids: tuple[int, ...] = ()
 
     @property
     @abc.abstractmethod

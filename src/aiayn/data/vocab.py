@@ -7,8 +7,9 @@ different scripts, and are also the way to run synthetic tasks whose source and 
 different symbols (e.g. ``add``'s ``+``).
 
 In a run folder the vocabularies live in ``tokenizer/``: ``joint.model`` (or ``src.model`` and
-``tgt.model``; ``.symbols.json`` for symbol vocabularies) plus ``vocabularies.json``, which says
-which files are which.
+``tgt.model``; ``.symbols.json`` for symbol vocabularies; ``.marian.json`` for a model imported
+from Marian) plus ``vocabularies.json``, which says which files are which and whether sources
+end with EOS (only imported Marian models were trained so).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiayn.data.errors import DataError
+from aiayn.data.marian_tokenizer import SUFFIX as MARIAN_SUFFIX
+from aiayn.data.marian_tokenizer import MarianTokenizer
 from aiayn.data.sentencepiece_tokenizer import SUFFIX as SP_SUFFIX
 from aiayn.data.sentencepiece_tokenizer import SentencePieceTokenizer
 from aiayn.data.symbol_tokenizer import SUFFIX as SYMBOLS_SUFFIX
@@ -39,7 +42,8 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer saved by ``Tokenizer.save``, choosing the class by the file name.
 
     Args:
-        path: A ``.model`` (SentencePiece) or ``.symbols.json`` (symbols) file.
+        path: A ``.model`` (SentencePiece), ``.symbols.json`` (symbols) or ``.marian.json``
+            (an imported Marian vocabulary) file.
 
     Returns:
         The tokenizer.
@@ -50,10 +54,13 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     if path.name.endswith(SYMBOLS_SUFFIX):
         return SymbolTokenizer.load(path)
+    if path.name.endswith(MARIAN_SUFFIX):
+        return MarianTokenizer.load(path)
     if path.name.endswith(SP_SUFFIX):
         return SentencePieceTokenizer.load(path)
     raise DataError(
-        f"{path}: unknown tokenizer file; expected a name ending in {SP_SUFFIX} or {SYMBOLS_SUFFIX}"
+        f"{path}: unknown tokenizer file; expected a name ending in {SP_SUFFIX}, "
+        f"{SYMBOLS_SUFFIX} or {MARIAN_SUFFIX}"
     )
 
 
@@ -83,11 +90,14 @@ class Vocabularies:
         src: Tokenizer of the source language.
         tgt: Tokenizer of the target language.
         joint: True when ``src`` and ``tgt`` are one and the same shared vocabulary.
+        source_eos: sources end with ``src.eos_id`` (Marian models were trained so; ours
+            never are).
     """
 
     src: Tokenizer
     tgt: Tokenizer
     joint: bool
+    source_eos: bool = False
 
     def __post_init__(self) -> None:
         if self.joint and self.src is not self.tgt:
@@ -95,7 +105,9 @@ class Vocabularies:
 
     @property
     def kind(self) -> str:
-        """``"sentencepiece"`` or ``"symbols"``."""
+        """``"sentencepiece"``, ``"symbols"`` or ``"marian"``."""
+        if isinstance(self.src, MarianTokenizer):
+            return "marian"
         return "symbols" if isinstance(self.src, SymbolTokenizer) else "sentencepiece"
 
     def save(self, run_dir: str | Path) -> Path:
@@ -113,7 +125,13 @@ class Vocabularies:
         else:
             src_file = self.src.save(folder, "src").name
             tgt_file = self.tgt.save(folder, "tgt").name
-        index = {"kind": self.kind, "joint": self.joint, "src": src_file, "tgt": tgt_file}
+        index = {
+            "kind": self.kind,
+            "joint": self.joint,
+            "src": src_file,
+            "tgt": tgt_file,
+            "source_eos": self.source_eos,
+        }
         (folder / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
         return folder
 
@@ -135,13 +153,16 @@ class Vocabularies:
         try:
             index = json.loads(index_path.read_text(encoding="utf-8"))
             joint, src_file, tgt_file = bool(index["joint"]), index["src"], index["tgt"]
+            source_eos = index.get("source_eos", False)  # absent in runs made before it existed
         except OSError as e:
             raise DataError(f"{index_path}: cannot read ({e.strerror})") from None
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{index_path}: not a vocabulary index ({e!r})") from None
+        if not isinstance(source_eos, bool):
+            raise DataError(f"{index_path}: source_eos must be true or false, got {source_eos!r}")
         src = load_tokenizer(folder / src_file)
         tgt = src if joint else load_tokenizer(folder / tgt_file)
-        return cls(src=src, tgt=tgt, joint=joint)
+        return cls(src=src, tgt=tgt, joint=joint, source_eos=source_eos)
 
 
 def build_vocabularies(

@@ -5,7 +5,8 @@ only knows `step(tokens, cache) -> (log_probs, cache)` and `cache.reorder(indice
 `DecoderCache` already is such a cache: it holds everything a cached step reads (self-attention
 keys/values, the cross-attention keys/values computed once from the encoder output, and the
 source mask), so the encoder `Memory` itself is not carried, and beam search does not copy it
-each step. This module only turns logits into log-probabilities.
+each step. This module only turns logits into log-probabilities, without the ids a vocabulary
+forbids (an imported Marian model's pad, see `Tokenizer.suppressed_ids`).
 
 Typical use::
 
@@ -15,6 +16,8 @@ Typical use::
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -27,10 +30,13 @@ class ModelStepper:
 
     Args:
         model: the trained model; put it in eval mode first (dropout would randomise search).
+        suppressed_ids: ids never to emit: their logits are -inf before the softmax, so the
+            other tokens' probabilities are renormalised without them.
     """
 
-    def __init__(self, model: Transformer) -> None:
+    def __init__(self, model: Transformer, suppressed_ids: Sequence[int] = ()) -> None:
         self.model = model
+        self.suppressed_ids = list(suppressed_ids)
 
     def step(self, tokens: Tensor, cache: DecoderCache) -> tuple[Tensor, DecoderCache]:
         """Decode one position and return next-token log-probabilities.
@@ -49,8 +55,11 @@ class ModelStepper:
         logits, next_cache = self.model.decode(tokens, None, cache)  # (R, 1, V)
         if next_cache is None:  # decode returns None only when called without a cache
             raise RuntimeError("Transformer.decode returned no cache for a cached step")
+        logits = logits[:, -1].float()  # (R, V)
+        if self.suppressed_ids:
+            logits[:, self.suppressed_ids] = float("-inf")
         # float32: beam sums many log-probs, which half precision would round badly.
-        log_probs = torch.log_softmax(logits[:, -1].float(), dim=-1)  # (R, V)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (R, V)
         return log_probs, next_cache
 
 
@@ -61,6 +70,7 @@ def start(
     src_mask: Tensor | None = None,
     *,
     capacity: int | None = None,
+    suppressed_ids: Sequence[int] = (),
 ) -> tuple[ModelStepper, DecoderCache]:
     """Encode a batch and prepare decoding: the two arguments every search function takes.
 
@@ -70,6 +80,7 @@ def start(
         src_mask: True = real source token; derived from the model's pad id when None.
         capacity: target positions to preallocate in the decoder cache (e.g. the largest
             max_len); the cache grows by doubling when None or too small.
+        suppressed_ids: ids never to emit (the target vocabulary's `suppressed_ids`).
 
     Returns:
         The step function and a cache with one row per source sentence.
@@ -79,4 +90,4 @@ def start(
     """
     memory = model.encode(src, src_mask)
     cache = model.init_cache(memory) if capacity is None else model.init_cache(memory, capacity)
-    return ModelStepper(model), cache
+    return ModelStepper(model, suppressed_ids), cache

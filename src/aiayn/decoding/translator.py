@@ -86,13 +86,15 @@ class Translator:
         return cls(model, vocabs, decode)
 
     def _encode(self, text: str) -> list[int]:
+        """Source ids, ending with EOS for vocabularies whose model was trained so (Marian)."""
         ids = self.vocabs.src.encode(text)
         config = self.model.config
         limit = config.max_positions if config.positional == "learned" else 4 * config.max_positions
-        if len(ids) > limit:
+        eos = [self.vocabs.src.eos_id] if self.vocabs.source_eos else []
+        if len(ids) + len(eos) > limit:
             log.warning("source of %d tokens truncated to the model's %d", len(ids), limit)
-            ids = ids[:limit]
-        return ids
+            ids = ids[: limit - len(eos)]
+        return ids + eos
 
     @torch.no_grad()
     def translate_full(
@@ -157,7 +159,10 @@ class Translator:
         tgt = self.vocabs.tgt
         src = torch.tensor([src_ids], device=self.device)
         tgt_in = torch.tensor([[tgt.bos_id, *best]], device=self.device)
-        weights = self.model.attention_weights(src, tgt_in)
+        # Every decoder input is real, the start token too (a Marian model starts from its pad).
+        weights = self.model.attention_weights(
+            src, tgt_in, tgt_mask=torch.ones_like(tgt_in, dtype=torch.bool)
+        )
         src_pieces = [self.vocabs.src.id_to_piece(i) for i in src_ids]
         tgt_pieces = [tgt.id_to_piece(i) for i in tgt_in[0].tolist()]
         return weights, src_pieces, tgt_pieces
@@ -181,8 +186,14 @@ class Translator:
         max_len = lengths + settings.max_len_offset
         if self.model.config.positional == "learned":
             max_len = max_len.clamp(max=self.model.config.max_positions)
-        stepper, cache = start(self.model, src, src_mask, capacity=int(max_len.max()))
         tgt = self.vocabs.tgt
+        stepper, cache = start(
+            self.model,
+            src,
+            src_mask,
+            capacity=int(max_len.max()),
+            suppressed_ids=tgt.suppressed_ids,
+        )
         if settings.beam_size == 1:
             outs = greedy_search(
                 stepper, cache, bos_id=tgt.bos_id, eos_id=tgt.eos_id, max_len=max_len

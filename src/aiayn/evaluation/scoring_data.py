@@ -12,6 +12,7 @@ A run is scored on what it was trained for. `evaluation_data` (for `aiayn evalua
   refuses Multi30k test splits (a file is not policed by its name: tuning on test data is the
   user's decision, and it spoils the test score).
 
+A run made by `aiayn import-hf` has no data of its own: it is scored on the user's files only.
 Any other combination raises `UsageError` with a one-line reason. `ScoringData.score` then
 scores translations: sacreBLEU, chrF and the literature's tokenised BLEU (Moses rules of the
 target language, against Multi30k's shipped tokenised references when they are on disk), and
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiayn.data import (
+    IMPORTED,
     SPLIT_LANGUAGES,
     SPLITS,
     DataConfig,
@@ -320,6 +322,11 @@ def _select(
 ) -> ScoringData:
     if src_file is not None and ref_file is not None:
         return file_data(src_file, ref_file, lang or config.tgt_lang, config.corpus == "task")
+    if config.corpus == IMPORTED:
+        raise UsageError(
+            "this run was imported (aiayn import-hf) and has no test or validation data of its "
+            "own: give --src-file and --ref-file"
+        )
     if split is not None:
         return multi30k_split_data(config, split, lang)
     return validation_data(config, lang)
