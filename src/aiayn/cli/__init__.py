@@ -14,10 +14,20 @@ import sys
 from collections.abc import Sequence
 
 from aiayn import __version__
-from aiayn.cli import attention, average, demo, evaluate, import_hf, train, translate, tune
+from aiayn.cli import (
+    attention,
+    average,
+    demo,
+    evaluate,
+    export,
+    import_hf,
+    train,
+    translate,
+    tune,
+)
 from aiayn.errors import AiaynError
 
-COMMANDS = (train, translate, evaluate, tune, attention, average, demo, import_hf)
+COMMANDS = (train, translate, evaluate, tune, attention, average, demo, export, import_hf)
 
 
 def build_parser() -> argparse.ArgumentParser:

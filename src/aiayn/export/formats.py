@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiayn.export.common import ExportSource
+from aiayn.export.hf import write_hf
 
 Writer = Callable[..., dict[str, Any]]
 
 FORMATS: dict[str, Writer] = {}
+FORMATS["hf"] = write_hf
 
 
 __all__ = ["FORMATS", "ExportSource", "Writer"]
