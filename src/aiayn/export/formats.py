@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiayn.export.common import ExportSource
+from aiayn.export.onnx_format import write_onnx
 
 Writer = Callable[..., dict[str, Any]]
 
 FORMATS: dict[str, Writer] = {}
+FORMATS["onnx"] = write_onnx
 
 
 __all__ = ["FORMATS", "ExportSource", "Writer"]
