@@ -262,6 +262,13 @@ def test_onnx_translator_refuses_another_format(tmp_path: Path) -> None:
         OnnxTranslator(tmp_path)
 
 
+def test_onnx_translator_names_a_missing_graph(tmp_path: Path) -> None:
+    config = {"n_decoder_layers": 2, "max_positions": 64}
+    (tmp_path / "export.json").write_text(json.dumps({"format": "onnx", "model_config": config}))
+    with pytest.raises(ExportError, match=r"encoder.onnx: missing"):
+        OnnxTranslator(tmp_path)
+
+
 @pytest.mark.slow
 def test_existing_out_is_refused_without_force(
     reverse_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

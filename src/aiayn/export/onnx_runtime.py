@@ -116,13 +116,20 @@ class OnnxTranslator:
             raise ExportError(f"{info_path}: cannot read ({error.strerror})") from None
         except ValueError as error:
             raise ExportError(f"{info_path}: not JSON ({error})") from None
-        if not isinstance(info, dict) or info.get("format") != "onnx":
-            raise ExportError(f"{info_path}: not an ONNX export (format {info.get('format')!r})")
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        if found != "onnx":
+            raise ExportError(f"{info_path}: not an ONNX export (format {found!r})")
+        try:
+            self.n_layers = int(info["model_config"]["n_decoder_layers"])
+            self.max_positions = int(info["model_config"]["max_positions"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ExportError(f"{info_path}: model_config lacks {error}") from None
+        for name in (ENCODER_FILE, STEP_FILE):
+            if not (folder / name).is_file():
+                raise ExportError(f"{folder / name}: missing (export the run again)")
         self.info = info
         self.vocabs = Vocabularies.load(folder)
         self.decode = from_mapping(DecodeConfig, info.get("decode"), "decode")
-        self.n_layers = int(info["model_config"]["n_decoder_layers"])
-        self.max_positions = int(info["model_config"]["max_positions"])
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
@@ -142,8 +149,7 @@ class OnnxTranslator:
         """
         inputs, outputs = encoder_names(self.n_layers)
         _, *cross = self.encoder.run(outputs, {inputs[0]: src, inputs[1]: src_mask})
-        b, _, _, dh = cross[0].shape
-        h = cross[0].shape[1]
+        b, h, _, dh = cross[0].shape
         empty = np.zeros((b, h, 0, dh), dtype=cross[0].dtype)
         return OnnxCache(src_mask, tuple(cross), tuple(empty for _ in cross))
 
