@@ -14,11 +14,11 @@ from typing import Any
 
 from aiayn.export.common import ExportSource
 from aiayn.export.hf import write_hf
+from aiayn.export.onnx_format import write_onnx
 
 Writer = Callable[..., dict[str, Any]]
 
-FORMATS: dict[str, Writer] = {}
-FORMATS["hf"] = write_hf
+FORMATS: dict[str, Writer] = {"hf": write_hf, "onnx": write_onnx}
 
 
 __all__ = ["FORMATS", "ExportSource", "Writer"]
