@@ -198,13 +198,8 @@ def read_marian(directory: str | Path) -> MarianImport:
     forbidden, beams = generation_settings(config, directory)
     vocabs, tok_config = read_vocabularies(directory, config, ours, forbidden)
 
-    state = read_weights(read_tensors(weights), ours, weights)
     model = Transformer(ours)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:  # a shape that does not fit config.json
-        problem = str(e).splitlines()[-1].strip()
-        raise ExportError(f"{weights}: does not fit {CONFIG}: {problem}") from None
+    model.load_state_dict(read_weights(read_tensors(weights), ours, weights))  # shapes checked
     # Languages, if tokenizer_config.json names them, choose the rules of tokenised BLEU.
     langs = {
         f"{ours_key}_lang": tok_config[f"{theirs}_lang"]

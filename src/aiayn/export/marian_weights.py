@@ -27,8 +27,9 @@ from aiayn.export.hf_mapping import (
     from_hf_state_dict,
     layer_names,
     residual_permutation,
+    to_hf_state_dict,
 )
-from aiayn.model import ModelConfig
+from aiayn.model import ModelConfig, Transformer
 from aiayn.model.embeddings import sinusoids
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # the first one present is read
@@ -83,15 +84,27 @@ def read_weights(tensors: dict[str, Tensor], config: ModelConfig, path: Path) ->
     (older ones); with a tied output layer `lm_head` may be absent.
 
     Raises:
-        ExportError: a tensor that is missing, copies of a tied table that differ, stored
-            positions that are not Marian's sinusoids, or tensors we do not know.
+        ExportError: a tensor that is missing or of a shape that config.json does not give,
+            copies of a tied table that differ, stored positions that are not Marian's
+            sinusoids, or tensors we do not know.
     """
     left = dict(tensors)
+    with torch.device("meta"):  # shapes only, no memory
+        shapes = {
+            k: v.shape
+            for k, v in to_hf_state_dict(Transformer(config).state_dict(), config).items()
+        }
 
     def take(name: str) -> Tensor:
         if name not in left:
             raise ExportError(f"{path}: tensor {name} is missing")
-        return left.pop(name)
+        tensor = left.pop(name)
+        if tensor.shape != shapes[name]:  # before it is stacked and permuted
+            raise ExportError(
+                f"{path}: tensor {name} has shape {list(tensor.shape)}, but config.json makes "
+                f"it {list(shapes[name])}"
+            )
+        return tensor
 
     def take_equal(*names: str) -> Tensor:
         """The first of `names` there; the others there must be equal copies of it."""
