@@ -252,6 +252,29 @@ def test_pytorch_model_bin_is_read_without_running_code(
     assert "pytorch_model.bin: refused, not plain tensors" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize(
+    ("name", "width"),
+    [
+        ("model.encoder.layers.0.self_attn_layer_norm.weight", 16),
+        ("model.decoder.layers.1.encoder_attn.k_proj.weight", 8),
+    ],
+)
+def test_a_tensor_of_another_shape_than_the_config_is_refused_by_name(
+    name: str, width: int, marian_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "marian"
+    shutil.copytree(marian_dir, folder)
+    tensors = load_file(folder / "model.safetensors")
+    tensors[name] = tensors[name][..., :width].contiguous()  # narrower than d_model
+    save_file(tensors, folder / "model.safetensors")
+    assert main(["import-hf", str(folder), "--out", str(tmp_path / "run")]) == 2
+    err = one_line_error(capsys)
+    assert "model.safetensors" in err and name in err and f"{width}]" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_and_tune_need_files_for_an_imported_run(
     imported_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,8 @@ The folder loads offline with `from_pretrained` and needs no aiayn:
 Why these classes: MarianMTModel is the paper's post-norm Transformer with static sinusoids,
 which it cannot run pre-norm; PegasusForConditionalGeneration is the same code pre-norm, with a
 final LayerNorm after each stack, as ours has. Both lay their sinusoids out as `sin | cos` where
-ours interleave them; `aiayn.export.hf_mapping` permutes the residual stream to match, exactly.
+ours interleave them; `aiayn.export.hf_mapping` permutes the residual stream to match, exactly
+(the same mapping, read backwards, imports Marian checkpoints: `aiayn import-hf`).
 
 Call the tokenizer with `add_special_tokens=False`: MarianTokenizer appends `</s>` to every
 source by default, and our models were trained on sources without it (docs/export.md).
@@ -106,6 +107,19 @@ def check_exportable(config: ModelConfig, vocabs: Vocabularies) -> None:
         )
 
 
+def special_ids(config: ModelConfig, vocabs: Vocabularies) -> dict[str, int]:
+    """Our special ids as transformers names them, in config.json and generation_config.json:
+    the decoder starts with BOS, and a sentence that reaches the length limit ends with EOS."""
+    tgt = vocabs.tgt
+    return dict(
+        pad_token_id=config.pad_id,
+        bos_token_id=tgt.bos_id,
+        eos_token_id=tgt.eos_id,
+        decoder_start_token_id=tgt.bos_id,
+        forced_eos_token_id=tgt.eos_id,
+    )
+
+
 def hf_config(config: ModelConfig, vocabs: Vocabularies) -> Any:
     """The MarianConfig or PegasusConfig of our model (see `architecture`).
 
@@ -120,7 +134,6 @@ def hf_config(config: ModelConfig, vocabs: Vocabularies) -> Any:
             f"model.activation {config.activation!r}: this transformers "
             f"({transformers.__version__}) has no {ACTIVATIONS[config.activation]!r} in ACT2FN"
         )
-    tgt = vocabs.tgt
     fields: dict[str, Any] = dict(
         d_model=config.d_model,
         encoder_layers=config.n_encoder_layers,
@@ -135,12 +148,8 @@ def hf_config(config: ModelConfig, vocabs: Vocabularies) -> Any:
         activation_dropout=config.dropout,  # ours drops the FFN's inner activations with it
         max_position_embeddings=config.max_positions,
         scale_embedding=config.scale_embeddings,
-        pad_token_id=config.pad_id,
-        bos_token_id=tgt.bos_id,
-        eos_token_id=tgt.eos_id,
-        decoder_start_token_id=tgt.bos_id,
-        forced_eos_token_id=tgt.eos_id,
         vocab_size=config.src_vocab_size,
+        **special_ids(config, vocabs),
     )
     if config.norm_first:
         # Pegasus ties encoder, decoder and output tables to `shared` only all at once.
@@ -182,16 +191,11 @@ def generation_config(source: ExportSource) -> Any:
     (`aiayn.export.hf_translate` does).
     """
     transformers = require("transformers", EXTRA)
-    tgt = source.vocabs.tgt
     return transformers.GenerationConfig(
         num_beams=1,
         do_sample=False,
         max_length=source.model.config.max_positions,
-        decoder_start_token_id=tgt.bos_id,
-        bos_token_id=tgt.bos_id,
-        eos_token_id=tgt.eos_id,
-        pad_token_id=source.model.config.pad_id,
-        forced_eos_token_id=tgt.eos_id,
+        **special_ids(source.model.config, source.vocabs),
     )
 
 

@@ -1,50 +1,86 @@
-"""Our Transformer's weights under Hugging Face names, and back: the residual-stream permutation.
+"""Our Transformer's weights under transformers' Marian and Pegasus names, and back.
 
 transformers' MarianMTModel (post-norm) and PegasusForConditionalGeneration (pre-norm, with a
-final LayerNorm per stack) compute what our `Transformer` computes, with three differences in how
-the weights are laid out:
+final LayerNorm per stack) compute what our `Transformer` computes; three things differ in how
+the weights are laid out.
 
-- **Sinusoids.** Ours interleave sin and cos (sin at even dimensions, cos at odd ones); theirs put
-  every sin first and every cos after (`sin | cos`), the same frequencies in the same order. The
-  two tables are one permutation of the d_model dimensions apart: HF dimension k holds our
-  dimension `perm[k]`, with `perm = [0, 2, 4, ..., 1, 3, 5, ...]`. Nothing in the model treats
-  one residual dimension differently from another (LayerNorm averages over all of them and
-  scales each by its own weight), so permuting *every* d_model-indexed weight dimension by the
-  same `perm` gives a model whose residual stream is ours permuted, at every layer: embedding
-  columns, the input columns of every projection that reads the stream (Q, K, V, FFN fc1, the
-  output layer), the output rows and biases of every projection that writes it (attention
-  out_proj, FFN fc2), and every LayerNorm weight and bias. Attention heads and the FFN's inner
-  dimension are not residual dimensions and keep their order. The logits come out unpermuted.
-- **Fused projections.** Our self-attention stacks W^Q, W^K, W^V in one `qkv_proj` and our
-  cross-attention W^K, W^V in one `kv_proj` (row blocks, in that order); theirs are separate
-  `q_proj`, `k_proj`, `v_proj`. Heads are laid out the same way within each (head h owns rows
-  h * d_head .. (h + 1) * d_head - 1).
-- **Output bias.** Our generator is a Linear with a bias; theirs is `lm_head` (no bias) plus a
-  `final_logits_bias` buffer of shape (1, V).
+**Sinusoids: one permutation of the residual stream.** Ours interleave (paper section 3.5):
+dimension 2i holds sin(pos / 10000^(2i/d)) and 2i+1 the cosine of the same angle. Theirs
+concatenate: the first ceil(d/2) dimensions hold the sines, the rest the cosines, of the same
+angles in the same order. So their position vector is ours with its dimensions reordered by one
+fixed permutation (`residual_permutation`):
 
-The names are those of MarianMTModel and PegasusForConditionalGeneration alike (the classes
-share their layer code); Pegasus adds `model.encoder.layer_norm` and `model.decoder.layer_norm`,
-our `encoder_norm` and `decoder_norm`. Positional tables are not weights on either side (ours is
-a buffer, theirs is recomputed at load), so they are not mapped.
+    theirs[..., k] = ours[..., perm[k]],   perm = [0, 2, 4, ..., 1, 3, 5, ...]
 
-`to_hf_state_dict` and `from_hf_state_dict` are exact inverses (a test proves it); the export
-uses the first, and an importer of MarianMTModel checkpoints can use the second.
+A Transformer never looks at the residual stream dimension by dimension, except through weights:
+every matrix reading the stream (Q/K/V projections, the FFN's first layer, the generator) takes
+a weighted sum over its dimensions, every matrix writing to it (attention output projections,
+the FFN's second layer) and every embedding table produce one value per dimension, and LayerNorm
+takes a mean and a variance over all dimensions (unchanged by reordering) before scaling each
+dimension by its own weight and bias. Reorder the dimensions of all of these consistently (the
+reading matrices' input columns, the writing matrices' output rows and biases, the embedding
+tables' columns, the LayerNorms' weights and biases: `residual_axis` lists them) and the whole
+computation is the same one with the stream's dimensions relabelled: the logits, which are not
+indexed by d_model, come out identical. Nothing inside attention or the FFN moves: heads, keys,
+queries and the FFN's inner dimensions keep their order. The result is exact up to the order in
+which floating-point sums are taken (1e-6 in float32).
+
+**Fused projections.** Our self-attention stacks W^Q, W^K, W^V in one `qkv_proj` and our
+cross-attention W^K, W^V in one `kv_proj` (row blocks, in that order); theirs are separate
+`q_proj`, `k_proj`, `v_proj`. Heads are laid out alike within each (head h owns rows
+h * d_head .. (h + 1) * d_head - 1). `layer_names` says which of their tensors stack into each
+of our parameters.
+
+**Output bias.** Our generator is a Linear with a bias; theirs is `lm_head` (no bias) plus a
+`final_logits_bias` buffer of shape (1, V).
+
+Marian and Pegasus share their layer code and its names; Pegasus adds `model.encoder.layer_norm`
+and `model.decoder.layer_norm`, our `encoder_norm` and `decoder_norm`. Position tables are not
+mapped: ours is a buffer, theirs is recomputed at load (`aiayn import-hf` checks a stored one).
+
+`to_hf_state_dict` (the export, hf.py) and `from_hf_state_dict` (the Marian import,
+marian_weights.py) are exact inverses (a test proves it). This module needs no transformers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
 from aiayn.model import ModelConfig
 
-# How a tensor's dimensions meet the residual stream.
-COLUMNS = "columns"  # a (out, d_model) weight that reads the stream: permute its columns
-ROWS = "rows"  # a (d_model, in) weight, or a (d_model,) bias or norm, that writes it: permute
-NONE = "none"  # indexed by heads or the FFN's inner width only: unchanged
+# Our parameters, by the end of their state-dict name, and the axis along which each is indexed
+# by the residual stream. A parameter not listed here has no residual-stream axis: the biases of
+# Q/K/V and fc1 (indexed by heads or the FFN's inner width) and the generator's (by vocabulary).
+READS_STREAM = (  # weight (out, d_model): input columns
+    "qkv_proj.weight",
+    "q_proj.weight",
+    "kv_proj.weight",
+    "fc1.weight",
+    "generator.weight",
+)
+WRITES_STREAM = (  # weight (d_model, in) and bias (d_model,): output rows
+    "out_proj.weight",
+    "out_proj.bias",
+    "fc2.weight",
+    "fc2.bias",
+)
+TABLES = (  # (rows, d_model): columns
+    "src_embed.embedding.weight",
+    "tgt_embed.embedding.weight",
+    "positions.embedding.weight",
+)
+NORMS = ("norm.weight", "norm.bias")  # every LayerNorm (attn_block.norm, encoder_norm, ...)
+
+# transformers' names of the embedding tables and the output layer. With shared embeddings
+# Marian keeps one table, `shared`, that the encoder and decoder use; Pegasus always has it.
+SHARED_TABLE = "model.shared.weight"
+ENCODER_TABLE = "model.encoder.embed_tokens.weight"
+DECODER_TABLE = "model.decoder.embed_tokens.weight"
+OUTPUT = "lm_head.weight"
+OUTPUT_BIAS = "final_logits_bias"
 
 
 def residual_permutation(d_model: int) -> Tensor:
@@ -70,91 +106,89 @@ def inverse_permutation(perm: Tensor) -> Tensor:
     return inverse
 
 
-@dataclass(frozen=True)
-class Piece:
-    """One HF tensor: where it sits in ours and how it meets the residual stream.
-
-    Attributes:
-        ours: our state_dict name.
-        hf: the HF state_dict name.
-        block: which row block of our (fused) tensor: (index, count), e.g. (1, 3) = K of QKV.
-        residual: COLUMNS, ROWS or NONE (see the module docstring).
-    """
-
-    ours: str
-    hf: str
-    block: tuple[int, int]
-    residual: str
+def residual_axis(name: str) -> int | None:
+    """The axis of our parameter `name` that is indexed by the residual stream, or None."""
+    if name in TABLES or name.endswith(READS_STREAM):
+        return 1
+    if name.endswith(WRITES_STREAM) or name.endswith(NORMS):
+        return 0
+    return None
 
 
-def _fused(ours: str, hf_names: list[str]) -> Iterator[Piece]:
-    """A fused projection (ours) that reads the stream, split into separate ones (theirs)."""
-    n = len(hf_names)
-    for i, hf in enumerate(hf_names):
-        yield Piece(f"{ours}.weight", f"{hf}.weight", (i, n), COLUMNS)
-        yield Piece(f"{ours}.bias", f"{hf}.bias", (i, n), NONE)
-
-
-def _norm(ours: str, hf: str) -> Iterator[Piece]:
-    yield Piece(f"{ours}.weight", f"{hf}.weight", (0, 1), ROWS)
-    yield Piece(f"{ours}.bias", f"{hf}.bias", (0, 1), ROWS)
-
-
-def _attention_out(ours: str, hf: str) -> Iterator[Piece]:
-    """out_proj: reads the concatenated heads (not the stream), writes the stream."""
-    yield Piece(f"{ours}.weight", f"{hf}.weight", (0, 1), ROWS)
-    yield Piece(f"{ours}.bias", f"{hf}.bias", (0, 1), ROWS)
-
-
-def _ffn(ours: str, hf: str) -> Iterator[Piece]:
-    yield Piece(f"{ours}.fc1.weight", f"{hf}.fc1.weight", (0, 1), COLUMNS)
-    yield Piece(f"{ours}.fc1.bias", f"{hf}.fc1.bias", (0, 1), NONE)
-    yield from _attention_out(f"{ours}.fc2", f"{hf}.fc2")
-
-
-def pieces(config: ModelConfig) -> list[Piece]:
-    """Every HF tensor of the model, except the embeddings and the output layer (see
-    `embedding_names`), with where it comes from in ours.
+def permute_residual_stream(state: Mapping[str, Tensor], perm: Tensor) -> dict[str, Tensor]:
+    """Reorder the residual-stream dimension of every parameter of a state dict in our names.
 
     Args:
-        config: our model's config (layer counts, pre- or post-norm).
+        state: our parameter names -> tensors.
+        perm: a permutation of range(d_model); the result's dimension k is the input's perm[k].
 
     Returns:
-        The pieces, encoder first.
+        A new state dict; parameters without a residual-stream axis are the same tensors.
     """
-    out: list[Piece] = []
-    for i in range(config.n_encoder_layers):
-        o, h = f"encoder_layers.{i}", f"model.encoder.layers.{i}"
-        qkv = [f"{h}.self_attn.{p}_proj" for p in "qkv"]
-        out += _fused(f"{o}.self_attn.qkv_proj", qkv)
-        out += _attention_out(f"{o}.self_attn.out_proj", f"{h}.self_attn.out_proj")
-        out += _norm(f"{o}.attn_block.norm", f"{h}.self_attn_layer_norm")
-        out += _ffn(f"{o}.ffn", h)
-        out += _norm(f"{o}.ffn_block.norm", f"{h}.final_layer_norm")
-    for i in range(config.n_decoder_layers):
-        o, h = f"decoder_layers.{i}", f"model.decoder.layers.{i}"
-        qkv = [f"{h}.self_attn.{p}_proj" for p in "qkv"]
-        out += _fused(f"{o}.self_attn.qkv_proj", qkv)
-        out += _attention_out(f"{o}.self_attn.out_proj", f"{h}.self_attn.out_proj")
-        out += _norm(f"{o}.self_attn_block.norm", f"{h}.self_attn_layer_norm")
-        out += _fused(f"{o}.cross_attn.q_proj", [f"{h}.encoder_attn.q_proj"])
-        kv = [f"{h}.encoder_attn.{p}_proj" for p in "kv"]
-        out += _fused(f"{o}.cross_attn.kv_proj", kv)
-        out += _attention_out(f"{o}.cross_attn.out_proj", f"{h}.encoder_attn.out_proj")
-        out += _norm(f"{o}.cross_attn_block.norm", f"{h}.encoder_attn_layer_norm")
-        out += _ffn(f"{o}.ffn", h)
-        out += _norm(f"{o}.ffn_block.norm", f"{h}.final_layer_norm")
-    if config.norm_first:
-        out += _norm("encoder_norm", "model.encoder.layer_norm")
-        out += _norm("decoder_norm", "model.decoder.layer_norm")
+    out = {}
+    for name, tensor in state.items():
+        axis = residual_axis(name)
+        out[name] = tensor if axis is None else tensor.index_select(axis, perm)
     return out
+
+
+def layer_names(config: ModelConfig) -> dict[str, tuple[str, ...]]:
+    """Which HF tensors make each of our layer parameters, stacked row-wise.
+
+    Our fused projections stack their separate ones: a self-attention's `qkv_proj` is q, k, v
+    and a cross-attention's `kv_proj` is k, v (d_model rows each). The embedding tables and the
+    output layer are in `embedding_names`.
+
+    Args:
+        config: our model's config (layer counts; pre-norm adds the final norms).
+
+    Returns:
+        our parameter name -> HF state-dict names, encoder first.
+    """
+    names: dict[str, tuple[str, ...]] = {}
+
+    def linear(ours: str, *theirs: str) -> None:  # a Linear or a LayerNorm: weight and bias
+        for part in ("weight", "bias"):
+            names[f"{ours}.{part}"] = tuple(f"{t}.{part}" for t in theirs)
+
+    def fused(ours: str, theirs: str, letters: str) -> None:
+        """Our `{letters}_proj` (qkv_proj, kv_proj, q_proj) from their q_proj, k_proj, v_proj."""
+        linear(f"{ours}.{letters}_proj", *(f"{theirs}.{x}_proj" for x in letters))
+
+    def self_attention(ours: str, theirs: str, block: str) -> None:
+        fused(f"{ours}.self_attn", f"{theirs}.self_attn", "qkv")
+        linear(f"{ours}.self_attn.out_proj", f"{theirs}.self_attn.out_proj")
+        linear(f"{ours}.{block}.norm", f"{theirs}.self_attn_layer_norm")
+
+    def ffn(ours: str, theirs: str) -> None:
+        linear(f"{ours}.ffn.fc1", f"{theirs}.fc1")
+        linear(f"{ours}.ffn.fc2", f"{theirs}.fc2")
+        linear(f"{ours}.ffn_block.norm", f"{theirs}.final_layer_norm")
+
+    for i in range(config.n_encoder_layers):
+        ours, theirs = f"encoder_layers.{i}", f"model.encoder.layers.{i}"
+        self_attention(ours, theirs, "attn_block")
+        ffn(ours, theirs)
+    for i in range(config.n_decoder_layers):
+        ours, theirs = f"decoder_layers.{i}", f"model.decoder.layers.{i}"
+        self_attention(ours, theirs, "self_attn_block")
+        fused(f"{ours}.cross_attn", f"{theirs}.encoder_attn", "q")
+        fused(f"{ours}.cross_attn", f"{theirs}.encoder_attn", "kv")
+        linear(f"{ours}.cross_attn.out_proj", f"{theirs}.encoder_attn.out_proj")
+        linear(f"{ours}.cross_attn_block.norm", f"{theirs}.encoder_attn_layer_norm")
+        ffn(ours, theirs)
+    if config.norm_first:
+        linear("encoder_norm", "model.encoder.layer_norm")
+        linear("decoder_norm", "model.decoder.layer_norm")
+    return names
 
 
 def embedding_names(config: ModelConfig) -> dict[str, list[str]]:
     """Which HF tables hold our source table, target table and output layer weight.
 
-    Every listed HF name gets its own copy of the values, whether or not the HF config ties
-    them; loading with tied weights then finds equal values under every name.
+    The export gives every listed HF name its own copy of the values, whether or not the HF
+    config ties them; loading with tied weights then finds equal values under every name. The
+    import reads the first.
 
     Args:
         config: our model's config.
@@ -163,17 +197,17 @@ def embedding_names(config: ModelConfig) -> dict[str, list[str]]:
         {"src_embed.embedding.weight": [...], "tgt_embed.embedding.weight": [...],
         "generator.weight": ["lm_head.weight"]}
     """
-    src = ["model.encoder.embed_tokens.weight"]
+    src = [ENCODER_TABLE]
     if config.share_embeddings or config.norm_first:  # Pegasus always has model.shared
-        src.append("model.shared.weight")
+        src.append(SHARED_TABLE)
     return {
         "src_embed.embedding.weight": src,
-        "tgt_embed.embedding.weight": ["model.decoder.embed_tokens.weight"],
-        "generator.weight": ["lm_head.weight"],
+        "tgt_embed.embedding.weight": [DECODER_TABLE],
+        "generator.weight": [OUTPUT],
     }
 
 
-def to_hf_state_dict(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
+def to_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
     """Our state_dict (sinusoidal positions) as a MarianMTModel / Pegasus state_dict.
 
     Args:
@@ -181,34 +215,28 @@ def to_hf_state_dict(state: dict[str, Tensor], config: ModelConfig) -> dict[str,
         config: the model's config.
 
     Returns:
-        HF names -> new contiguous tensors (`final_logits_bias` shaped (1, V)).
+        HF names -> tensors, each with its own storage (`final_logits_bias` shaped (1, V)).
 
     Raises:
         KeyError: a tensor the mapping expects is missing from `state`.
     """
-    perm = residual_permutation(config.d_model)
+    state = permute_residual_stream(state, residual_permutation(config.d_model))
     hf: dict[str, Tensor] = {}
-    for piece in pieces(config):
-        index, count = piece.block
-        tensor = state[piece.ours].chunk(count, dim=0)[index]
-        if piece.residual == COLUMNS:
-            tensor = tensor[:, perm]
-        elif piece.residual == ROWS:
-            tensor = tensor[perm]
-        hf[piece.hf] = tensor.contiguous().clone()
-    for ours, names in embedding_names(config).items():
-        for name in names:
-            hf[name] = state[ours][:, perm].contiguous().clone()
-    hf["final_logits_bias"] = state["generator.bias"][None, :].contiguous().clone()
+    for ours, theirs in layer_names(config).items():
+        for name, block in zip(theirs, state[ours].chunk(len(theirs)), strict=True):
+            hf[name] = block.contiguous().clone()
+    for ours, copies in embedding_names(config).items():
+        hf |= {name: state[ours].contiguous().clone() for name in copies}
+    hf[OUTPUT_BIAS] = state["generator.bias"][None, :].contiguous().clone()
     return hf
 
 
-def from_hf_state_dict(hf: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
+def from_hf_state_dict(hf: Mapping[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
     """A MarianMTModel / Pegasus state_dict as ours: the inverse of `to_hf_state_dict`.
 
-    The fused projections are concatenated back, the permutation undone. Our source and target
-    tables (and the generator, when tied) come from the first HF name that holds them; a loader
-    with `share_embeddings` or `tie_output` should check that the others hold the same values.
+    The separate projections are stacked back, the permutation undone. Our source and target
+    tables and the generator come from the first HF name that holds them (`embedding_names`);
+    a loader of checkpoints with tied copies checks that the others hold the same values.
 
     Args:
         hf: HF names -> tensors (as `to_hf_state_dict` returns, or a checkpoint's).
@@ -220,20 +248,9 @@ def from_hf_state_dict(hf: dict[str, Tensor], config: ModelConfig) -> dict[str, 
     Raises:
         KeyError: a tensor the mapping expects is missing from `hf`.
     """
-    inverse = inverse_permutation(residual_permutation(config.d_model))
-    blocks: dict[str, dict[int, Tensor]] = {}
-    for piece in pieces(config):
-        tensor = hf[piece.hf]
-        if piece.residual == COLUMNS:
-            tensor = tensor[:, inverse]
-        elif piece.residual == ROWS:
-            tensor = tensor[inverse]
-        blocks.setdefault(piece.ours, {})[piece.block[0]] = tensor
     ours = {
-        name: torch.cat([parts[i] for i in sorted(parts)], dim=0).contiguous()
-        for name, parts in blocks.items()
+        name: torch.cat([hf[t] for t in theirs]) for name, theirs in layer_names(config).items()
     }
-    for name, hf_names in embedding_names(config).items():
-        ours[name] = hf[hf_names[0]][:, inverse].contiguous()
-    ours["generator.bias"] = hf["final_logits_bias"].reshape(-1).contiguous()
-    return ours
+    ours |= {name: hf[copies[0]] for name, copies in embedding_names(config).items()}
+    ours["generator.bias"] = hf[OUTPUT_BIAS].reshape(-1)
+    return permute_residual_stream(ours, inverse_permutation(residual_permutation(config.d_model)))

@@ -27,11 +27,12 @@ logits against transformers to 1e-4):
   `tie_word_embeddings`, else `lm_head`; `final_logits_bias` is our generator's bias;
 - sinusoidal positions counted from 0 in both stacks (a cached decoder step at position t adds
   row t, as ours), sin|cos concatenated: ours after the fixed permutation of the residual
-  stream in `residual_stream.py`;
+  stream in `hf_mapping.py`;
 - pad = decoder start = the last id, EOS = 0: `MarianTokenizer` carries these ids and
   ModelConfig.pad_id the pad, from which our masks derive; sources end with EOS;
 - the FFN activation: "swish" (SiLU), "gelu" or "relu";
-- separate q, k, v projections: stacked into our fused ones (marian_weights.py names them all).
+- separate q, k, v projections: stacked into our fused ones (hf_mapping.py names them all, for
+  the export too; marian_weights.py checks a checkpoint's tensors against it).
 
 What would make our model compute something else is refused by name (marian_config.py).
 Training-only settings (activation_dropout, layerdrop) do not change a translation; run.json
@@ -59,7 +60,6 @@ from aiayn.export.marian_config import (
     setting,
 )
 from aiayn.export.marian_weights import read_tensors, read_weights, weights_file
-from aiayn.export.residual_stream import marian_to_ours, permute_residual_stream
 from aiayn.model import ModelConfig, Transformer
 from aiayn.runs import RunDir, atomic_write_json, save_checkpoint
 from aiayn.runs.atomic import write_folder
@@ -198,13 +198,8 @@ def read_marian(directory: str | Path) -> MarianImport:
     forbidden, beams = generation_settings(config, directory)
     vocabs, tok_config = read_vocabularies(directory, config, ours, forbidden)
 
-    marian_layout = read_weights(read_tensors(weights), ours, weights)
     model = Transformer(ours)
-    try:
-        model.load_state_dict(permute_residual_stream(marian_layout, marian_to_ours(ours.d_model)))
-    except RuntimeError as e:  # a shape that does not fit config.json
-        problem = str(e).splitlines()[-1].strip()
-        raise ExportError(f"{weights}: does not fit {CONFIG}: {problem}") from None
+    model.load_state_dict(read_weights(read_tensors(weights), ours, weights))  # shapes checked
     # Languages, if tokenizer_config.json names them, choose the rules of tokenised BLEU.
     langs = {
         f"{ours_key}_lang": tok_config[f"{theirs}_lang"]
