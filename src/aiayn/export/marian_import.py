@@ -51,7 +51,7 @@ from aiayn.data import DataConfig, DataError, MarianTokenizer, Vocabularies
 from aiayn.data.corpus import IMPORTED
 from aiayn.data.marian_tokenizer import load_spm
 from aiayn.decoding.config import DecodeConfig
-from aiayn.export.common import ExportError
+from aiayn.export.common import EXPORT_INFO, ExportError
 from aiayn.export.marian_config import (
     NOT_CARRIED,
     generation_settings,
@@ -115,7 +115,8 @@ def read_vocabularies(
         forbidden: ids search must never emit (`generation_settings`).
 
     Returns:
-        The vocabularies (sources end with EOS) and tokenizer_config.json's object ({} if none).
+        The vocabularies (sources end with EOS unless the folder is one of our exports) and
+        tokenizer_config.json's object ({} if none).
 
     Raises:
         ExportError: a bad file, or ids that disagree with config.json.
@@ -170,7 +171,21 @@ def read_vocabularies(
                     f"{where}: {key} is {wanted} but {file} gives {pieces[f'{piece}_piece']} "
                     f"the id {found}"
                 )
-    return Vocabularies(src=src, tgt=tgt, joint=False, source_eos=True), tok_config
+    return Vocabularies(
+        src=src, tgt=tgt, joint=False, source_eos=trained_with_source_eos(directory)
+    ), tok_config
+
+
+def trained_with_source_eos(directory: Path) -> bool:
+    """Whether the model saw an EOS at the end of each source: OPUS-MT's did; a model exported
+    by `aiayn export --format hf` says in its export.json that it did not."""
+    path = directory / EXPORT_INFO
+    if not path.is_file():
+        return True
+    value = read_json(path).get("source_eos", True)
+    if not isinstance(value, bool):
+        raise ExportError(f"{path}: source_eos must be true or false, got {value!r}")
+    return value
 
 
 def read_marian(directory: str | Path) -> MarianImport:
