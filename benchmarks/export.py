@@ -1,0 +1,233 @@
+"""Our decoder against the engines we export to (issue #13), on one trained run.
+
+    python -m benchmarks.export --run runs/en-de [--split test_2016_flickr] [--threads 2]
+        [--rounds 3] [--engines ours ct2 ct2-int8 hf onnx onnx-int8] [--json FILE]
+        [--workdir DIR] [--max-sentences N] [--data-dir DIR]
+
+The run is exported once per engine (into --workdir, a temporary folder by default), then every
+engine translates the same sentences greedily (the run's decode settings otherwise) with the same
+number of threads, in interleaved rounds (A B C A B C ...; the order rotates each round). Each
+measurement runs in a process of its own, which loads the engine, translates everything once
+untimed (first calls at each shape create kernels and fill caches), then once timed: engines in
+one process disturb each other (ONNX Runtime's and OpenMP's worker threads keep spinning after a
+call, taking the cores from the next engine). Reported per engine: BLEU (tokenised lowercased
+and sacreBLEU) of its translations, how many of them equal ours, sentences/s (median over
+rounds) and the speed-up over ours (median of the per-round ratios, which cancels most of this
+machine's drift; OpenMP engines slow down many times over when another process takes a core,
+so measure on an idle machine). An engine
+whose extra is missing is reported as such and skipped, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aiayn.config import RunConfig
+from aiayn.decoding.translator import Translator
+from aiayn.errors import AiaynError
+from aiayn.evaluation.scoring_data import evaluation_data
+from aiayn.export import load_source, write_export
+from aiayn.export.formats import FORMATS
+from benchmarks.run import machine
+
+# Engine name -> (export format, quantization); "ours" is the run itself.
+ENGINES: dict[str, tuple[str, str | None] | None] = {
+    "ours": None,
+    "ct2": ("ct2", None),
+    "ct2-int8": ("ct2", "int8"),
+    "hf": ("hf", None),
+    "onnx": ("onnx", None),
+    "onnx-int8": ("onnx", "int8"),
+}
+
+Translate = Callable[[list[str]], list[str]]
+
+
+def engine(name: str, run: Path, folder: Path | None, threads: int) -> Translate:
+    """A function translating sentences greedily with engine `name`."""
+    if name == "ours":
+        ours = Translator.from_run(run)
+        return lambda texts: ours.translate(texts, beam_size=1)
+    assert folder is not None
+    fmt = ENGINES[name][0]  # type: ignore[index]
+    if fmt == "ct2":
+        from aiayn.export.ct2.translator import Ct2Translator
+
+        ct2 = Ct2Translator(folder, threads=threads)
+        return lambda texts: ct2.translate(texts, beam_size=1)
+    if fmt == "hf":
+        from aiayn.export.hf_translate import HFTranslator
+
+        hf = HFTranslator.load(folder)
+        return lambda texts: hf.translate(texts, beam_size=1)
+    from aiayn.export.onnx_runtime import OnnxTranslator
+
+    onnx = OnnxTranslator(folder, threads=threads)
+    return lambda texts: onnx.translate(texts, beam_size=1)
+
+
+def export_engines(run: Path, names: Sequence[str], workdir: Path) -> dict[str, Path | str]:
+    """Export the run for each engine: name -> folder, or the one-line reason it could not."""
+    source = load_source(run)
+    folders: dict[str, Path | str] = {}
+    for name in names:
+        spec = ENGINES[name]
+        if spec is None:
+            continue
+        fmt, quantization = spec
+        writer = FORMATS.get(fmt)
+        if writer is None:
+            folders[name] = f"format {fmt!r} is not available in this version"
+            continue
+        try:
+            folders[name] = write_export(
+                workdir / name,
+                source,
+                fmt,
+                lambda folder, w=writer, q=quantization: w(source, folder, quantization=q),
+                force=True,
+            )
+        except AiaynError as error:
+            folders[name] = str(error)
+    return folders
+
+
+def worker(name: str, run: Path, folder: Path | None, threads: int, io: Path) -> None:
+    """One measurement (in its own process): load, translate once untimed, once timed.
+
+    Reads the sentences from `io`/sources.json, writes `io`/<name>.json with the outputs and
+    the seconds of the timed pass.
+    """
+    torch.set_num_threads(threads)
+    sources = json.loads((io / "sources.json").read_text())
+    translate = engine(name, run, folder, threads)
+    translate(sources)
+    start = time.perf_counter()
+    outputs = translate(sources)
+    seconds = time.perf_counter() - start
+    (io / f"{name}.json").write_text(json.dumps({"outputs": outputs, "seconds": seconds}))
+
+
+def measure(
+    names: list[str], folders: dict[str, Path | str], args: argparse.Namespace, io: Path
+) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+    """Seconds per round of every engine (interleaved, rotating order) and its outputs."""
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, list[str]] = {}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            folder = folders.get(name)
+            command = [sys.executable, "-m", "benchmarks.export", "--run", str(args.run)]
+            command += ["--worker", name, "--io", str(io), "--threads", str(args.threads)]
+            if isinstance(folder, Path):
+                command += ["--folder", str(folder)]
+            subprocess.run(command, check=True, env=env)
+            result = json.loads((io / f"{name}.json").read_text())
+            seconds[name].append(result["seconds"])
+            outputs.setdefault(name, result["outputs"])
+    return seconds, outputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Export, translate, score and time; print a markdown table (and write --json)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.export", description=__doc__)
+    parser.add_argument("--run", required=True, type=Path, help="a trained run")
+    parser.add_argument("--split", help="Multi30k split (default: as `aiayn evaluate`)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of every engine")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per engine")
+    parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
+    parser.add_argument("--data-dir", help="folder with the Multi30k files (default: the run's)")
+    parser.add_argument("--max-sentences", type=int, help="only the first N sentences")
+    parser.add_argument("--workdir", type=Path, help="where the exports go (default: a temp dir)")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--io", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.run, args.folder, args.threads, args.io)
+        return 0
+    if "ours" not in args.engines:
+        args.engines = ["ours", *args.engines]
+    torch.set_num_threads(args.threads)
+    data = evaluation_data(
+        RunConfig.load(args.run / "config.yaml").data, split=args.split, data_dir=args.data_dir
+    )
+    if args.max_sentences:
+        data = data.head(args.max_sentences)
+    with tempfile.TemporaryDirectory(prefix="aiayn-export-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        folders = export_engines(args.run, args.engines, workdir)
+        skipped = {name: f for name, f in folders.items() if isinstance(f, str)}
+        for name in args.engines:
+            if name not in skipped and name != "ours":
+                try:  # is the engine installed? (one line if not)
+                    engine(name, args.run, folders[name], args.threads)  # type: ignore[arg-type]
+                except AiaynError as error:
+                    skipped[name] = str(error)
+        names = [n for n in args.engines if n not in skipped]
+        io = Path(tmp)
+        (io / "sources.json").write_text(json.dumps(data.sources))
+        seconds, outputs = measure(names, folders, args, io)
+    rows = []
+    for name in names:
+        card = data.score(outputs[name])
+        same = sum(a == b for a, b in zip(outputs[name], outputs["ours"], strict=True))
+        ratios = [o / s for o, s in zip(seconds["ours"], seconds[name], strict=True)]
+        rows.append(
+            {
+                "engine": name,
+                "bleu_tok_lc": card.report.bleu_tok_lc,
+                "sacrebleu": card.report.sacre.bleu,
+                "same_as_ours": same,
+                "sentences": len(data.sources),
+                "sentences_per_s": len(data.sources) / statistics.median(seconds[name]),
+                "speedup_vs_ours": statistics.median(ratios),
+                "seconds": seconds[name],
+            }
+        )
+    info: dict[str, Any] = {
+        "run": str(args.run),
+        "data": data.description,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "machine": machine(),
+        "rows": rows,
+        "skipped": skipped,
+    }
+    print(
+        f"{args.run} on {len(data.sources)} sentences of {data.description}, greedy, "
+        f"{args.threads} threads, {args.rounds} rounds"
+    )
+    m = info["machine"]
+    print(f"machine: {m.get('cpu_model')} ({m.get('cpu_capability')}), torch {torch.__version__}")
+    print("| engine | BLEU tok-lc | sacreBLEU | same as ours | sentences/s | vs ours |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['engine']} | {r['bleu_tok_lc']:.2f} | {r['sacrebleu']:.2f} | "
+            f"{r['same_as_ours']}/{r['sentences']} | {r['sentences_per_s']:.1f} | "
+            f"{r['speedup_vs_ours']:.2f}x |"
+        )
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}")
+    if args.json:
+        args.json.write_text(json.dumps(info, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
