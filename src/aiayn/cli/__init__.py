@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from aiayn import __version__
-from aiayn.cli import attention, average, demo, evaluate, train, translate, tune
+from aiayn.cli import attention, average, demo, evaluate, export, train, translate, tune
 from aiayn.errors import AiaynError
 
-COMMANDS = (train, translate, evaluate, tune, attention, average, demo)
+COMMANDS = (train, translate, evaluate, tune, attention, average, demo, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aiayn.export.common import ExportSource
+from aiayn.export.ct2 import write_ct2
 
 Writer = Callable[..., dict[str, Any]]
 
 FORMATS: dict[str, Writer] = {}
+FORMATS["ct2"] = write_ct2
 
 
 __all__ = ["FORMATS", "ExportSource", "Writer"]
