@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiayn.export.common import ExportSource
+from aiayn.export.ct2 import write_ct2
 from aiayn.export.hf import write_hf
 from aiayn.export.onnx_format import write_onnx
 
 Writer = Callable[..., dict[str, Any]]
 
-FORMATS: dict[str, Writer] = {"hf": write_hf, "onnx": write_onnx}
+FORMATS: dict[str, Writer] = {"ct2": write_ct2, "hf": write_hf, "onnx": write_onnx}
 
 
 __all__ = ["FORMATS", "ExportSource", "Writer"]
