@@ -369,3 +369,14 @@ def test_a_trained_marian_model_translates_raw_text_as_transformers_does(
     theirs = [tokenizer.decode(ids, skip_special_tokens=True) for ids in theirs_ids]
     assert ours == theirs
     assert len(set(ours)) > len(ours) // 2  # not constant: the outputs follow the sources
+
+
+def test_an_imported_run_cannot_be_exported(
+    imported_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every export promises aiayn's special ids; an imported Marian run has its own."""
+    out = tmp_path / "ct2"
+    assert main(["export", "--run", str(imported_run), "--format", "ct2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "imported from Marian" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -83,10 +83,19 @@ def load_source(run: str | Path, checkpoint: str | Path | None = None) -> Export
 
     Raises:
         RunError / CheckpointError: a missing or damaged run or checkpoint.
+        ExportError: a run imported from Marian (its special ids are not ours).
     """
     run_dir = RunDir(Path(run))
     path = Path(checkpoint) if checkpoint is not None else run_dir.default_checkpoint()
     translator = Translator.from_run(run_dir.path, path, device="cpu")
+    if translator.vocabs.kind == "marian":
+        # Its ids are not ours (pad = decoder start = the last id, EOS 0, sources end with
+        # EOS), and every export folder promises ours.
+        raise ExportError(
+            f"{run_dir.path} was imported from Marian (aiayn import-hf): its special ids are not "
+            "aiayn's, so it cannot be exported; use the original Marian folder in transformers "
+            "or convert it with CTranslate2's own Marian converter"
+        )
     model = translator.model.float().eval()
     return ExportSource(model, translator.vocabs, translator.decode, run_dir.path, path)
 
