@@ -1,0 +1,26 @@
+"""`python -m benchmarks.export` on a trained run: every float32 engine translates as ours does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks.export import main
+
+
+@pytest.mark.slow  # trains the slice model (session fixture), then one process per engine
+def test_the_export_benchmark_reports_every_engine(
+    multi30k_slice_run: Path, multi30k: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--run", str(multi30k_slice_run), "--data-dir", str(multi30k), "--max-sentences"]
+    argv += ["20", "--rounds", "1", "--threads", "1", "--json", str(out), "--engines"]
+    assert main([*argv, "ct2", "hf", "onnx", "onnx-int8"]) == 0
+    rows = {r["engine"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"ours", "ct2", "hf", "onnx", "onnx-int8"}
+    for name in ("ct2", "hf", "onnx"):  # float32: the same translations as ours
+        assert rows[name]["same_as_ours"] == 20, name
+        assert rows[name]["bleu_tok_lc"] == rows["ours"]["bleu_tok_lc"]
+    assert all(r["sentences_per_s"] > 0 and len(r["seconds"]) == 1 for r in rows.values())
+    assert "| onnx-int8 |" in capsys.readouterr().out
