@@ -141,8 +141,7 @@ def measure(
     return seconds, outputs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Export, translate, score and time; print a markdown table (and write --json)."""
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.export", description=__doc__)
     parser.add_argument("--run", required=True, type=Path, help="a trained run")
     parser.add_argument("--split", help="Multi30k split (default: as `aiayn evaluate`)")
@@ -156,10 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--io", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        worker(args.worker, args.run, args.folder, args.threads, args.io)
-        return 0
+    return parser.parse_args(argv)
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Export, translate, score and time every engine; every figure, with the machine."""
     if "ours" not in args.engines:
         args.engines = ["ours", *args.engines]
     torch.set_num_threads(args.threads)
@@ -208,22 +208,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": rows,
         "skipped": skipped,
     }
-    print(
-        f"{args.run} on {len(data.sources)} sentences of {data.description}, greedy, "
-        f"{args.threads} threads, {args.rounds} rounds"
-    )
+    return info
+
+
+def table(info: dict[str, Any]) -> str:
+    """The markdown table docs/export.md shows, with what was measured on which machine."""
+    rows = info["rows"]
     m = info["machine"]
-    print(f"machine: {m.get('cpu_model')} ({m.get('cpu_capability')}), torch {torch.__version__}")
-    print("| engine | BLEU tok-lc | sacreBLEU | same as ours | sentences/s | vs ours |")
-    print("|---|---|---|---|---|---|")
+    lines = [
+        f"{info['run']} on {rows[0]['sentences']} sentences of {info['data']}, greedy, "
+        f"{info['threads']} threads, {info['rounds']} rounds",
+        f"machine: {m.get('cpu_model')} ({m.get('cpu_capability')}), torch {torch.__version__}",
+        "| engine | BLEU tok-lc | sacreBLEU | same as ours | sentences/s | vs ours |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"| {r['engine']} | {r['bleu_tok_lc']:.2f} | {r['sacrebleu']:.2f} | "
             f"{r['same_as_ours']}/{r['sentences']} | {r['sentences_per_s']:.1f} | "
             f"{r['speedup_vs_ours']:.2f}x |"
         )
-    for name, reason in skipped.items():
-        print(f"skipped {name}: {reason}")
+    lines += [f"skipped {name}: {reason}" for name, reason in info["skipped"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Export, translate, score and time; print a markdown table (and write --json)."""
+    args = parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.run, args.folder, args.threads, args.io)
+        return 0
+    info = benchmark(args)
+    print(table(info))
     if args.json:
         args.json.write_text(json.dumps(info, indent=2) + "\n")
     return 0

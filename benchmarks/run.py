@@ -11,6 +11,9 @@ Cases (names for --only; a prefix such as "train" selects several):
   memory                peak RSS of a training step at the thread's shape, one process per model
   levers                our step with one lever changed at a time (only with --only levers;
                         --with-compile adds torch.compile)
+  export                a trained run (--run) decoded by us, CTranslate2, Hugging Face and ONNX
+                        Runtime (float32 and int8): BLEU, identical outputs, sentences/s (only
+                        with --only export; benchmarks/export.py has the options)
 
 Every case times its candidates interleaved in one process (A B A B ...) after warm-up; figures
 are medians over rounds and ratios are medians of per-round ratios. Prints a table; --json
@@ -46,8 +49,10 @@ CASES = (
     "inference",
     "memory",
     "levers",
+    "export",
 )
-DEFAULT_CASES = CASES[:-1]  # levers only on request
+ON_REQUEST = ("levers", "export")  # run only when named with --only
+DEFAULT_CASES = tuple(c for c in CASES if c not in ON_REQUEST)
 QUICK_CASES = ("train_small_multi30k", "train_small_shape", "inference", "memory")
 TARGETS = {  # issue #6, 2-core CPU, float32: name -> (what, threshold)
     "train_small_multi30k": {"ratio": 1.3, "mfu": 0.65},
@@ -232,6 +237,27 @@ def memory_case(settings: Settings) -> Case:
     return Case("memory", desc, rows)
 
 
+# --------------------------------------------------------------------------------------- export
+
+
+def export_case(settings: Settings, run: Path | None) -> Case:
+    """Our greedy decoder vs the engines we export to, on the run's test sentences."""
+    from benchmarks import export
+
+    if run is None:
+        raise SystemExit("--only export needs --run RUN (a trained run, e.g. runs/en-de)")
+    argv = ["--run", str(run), "--threads", str(torch.get_num_threads())]
+    argv += ["--rounds", "1" if settings.quick else "3"]
+    if settings.quick:
+        argv += ["--max-sentences", "200"]
+    if settings.data_dir is not None:
+        argv += ["--data-dir", str(settings.data_dir)]
+    info = export.benchmark(export.parse_args(argv))
+    rows = [Row(r["engine"], ratio=r["speedup_vs_ours"], extra=r) for r in info["rows"]]
+    desc = f"greedy decoding of {info['data']}, {info['threads']} threads, own process each"
+    return Case("export", desc, rows, info={"skipped": info["skipped"], "run": str(run)})
+
+
 # ---------------------------------------------------------------------------------------- table
 
 
@@ -253,6 +279,12 @@ def format_table(cases: list[Case]) -> str:
                 detail = (
                     f"{row.extra['measure']} {row.extra['peak_mib']:.0f} MiB "
                     f"(+{row.extra['step_mib']:.0f} MiB over the model)"
+                )
+            if "same_as_ours" in row.extra:
+                r = row.extra
+                detail = (
+                    f"{r['sentences_per_s']:.1f} sentences/s, BLEU {r['bleu_tok_lc']:.2f}, "
+                    f"{r['same_as_ours']}/{r['sentences']} as ours"
                 )
             if row.mfu is not None:
                 mfu = f"{row.mfu:.1%}"
@@ -359,7 +391,7 @@ def selected(only: list[str] | None, quick: bool) -> list[str]:
         hits = [c for c in CASES if c == want or c.startswith(want)]
         if not hits:
             raise SystemExit(f"--only {want!r}: no such case; choose from {', '.join(CASES)}")
-        names += [c for c in hits if c not in names and (c != "levers" or want == "levers")]
+        names += [c for c in hits if c not in names and (c not in ON_REQUEST or want == c)]
     return names
 
 
@@ -383,6 +415,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="levers case: also time torch.compile (compiling takes minutes)",
     )
+    parser.add_argument("--run", type=Path, help="export case: the trained run to export")
     return parser.parse_args(argv)
 
 
@@ -439,6 +472,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             case = inference_case(settings)
         elif name == "memory":
             case = memory_case(settings)
+        elif name == "export":
+            case = export_case(settings, args.run)
         else:
             case = train_case(name, "small", multi30k(), settings, levers=True)
         case.seconds = time.perf_counter() - t0

@@ -24,3 +24,33 @@ def test_the_export_benchmark_reports_every_engine(
         assert rows[name]["bleu_tok_lc"] == rows["ours"]["bleu_tok_lc"]
     assert all(r["sentences_per_s"] > 0 and len(r["seconds"]) == 1 for r in rows.values())
     assert "| onnx-int8 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # the same, through the suite's entry point
+def test_the_suite_runs_the_export_case_on_request(
+    multi30k_slice_run: Path, multi30k: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import run
+
+    assert "export" not in run.selected(None, quick=False)  # needs a run: only when named
+    with pytest.raises(SystemExit, match="needs --run"):
+        run.main(["--only", "export", "--quick"])
+    out = tmp_path / "suite.json"
+    argv = ["--only", "export", "--quick", "--run", str(multi30k_slice_run)]
+    result = run.main([*argv, "--data-dir", str(multi30k), "--json", str(out)])
+    (case,) = result["cases"]
+    rows = {r["candidate"]: r for r in case["rows"]}
+    assert set(rows) | set(case["skipped"]) == {
+        "ours",
+        "ct2",
+        "ct2-int8",
+        "hf",
+        "onnx",
+        "onnx-int8",
+    }
+    assert not case["skipped"]  # [dev] installs every engine
+    for name in ("ct2", "hf", "onnx"):
+        assert rows[name]["same_as_ours"] == rows[name]["sentences"] == 200, name
+    assert all(r["ratio_vs_baseline"] > 0 for r in rows.values())
+    assert "as ours" in capsys.readouterr().out
+    assert json.loads(out.read_text())["cases"][0]["name"] == "export"
