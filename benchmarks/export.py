@@ -40,7 +40,7 @@ from aiayn.errors import AiaynError
 from aiayn.evaluation.scoring_data import evaluation_data
 from aiayn.export import load_source, write_export
 from aiayn.export.formats import FORMATS
-from benchmarks.run import machine
+from benchmarks.machine import machine
 
 # Engine name -> (export format, quantization); "ours" is the run itself.
 ENGINES: dict[str, tuple[str, str | None] | None] = {

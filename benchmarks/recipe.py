@@ -18,7 +18,7 @@ import torch
 from aiayn.config import RunConfig
 from aiayn.data import Collator, TokenBatchSampler, build_vocabularies, encode_pairs, load_corpus
 from benchmarks.data import default_data_dir
-from benchmarks.run import machine
+from benchmarks.machine import machine
 from benchmarks.timing import interleaved
 from benchmarks.training import OursOptions, ours_step
 
