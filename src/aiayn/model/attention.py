@@ -17,10 +17,9 @@ from torch import Tensor, nn
 from aiayn.model.masks import causal_mask
 
 # "auto" on a CPU runs the explicit kernel only for one query per row (a cached decoding step)
-# over at most this many keys, SDPA for everything else. Measured with torch 2.13 on a 2-core
-# CPU (`python -m benchmarks.kernels`, docs/benchmarks.md): SDPA is 1.25-2.6x faster at training
-# shapes (forward + backward) and 4-12% faster per decoding step; the two tie only for decoding
-# over a handful of keys.
+# over at most this many keys, SDPA for everything else: the fused kernel wins at training
+# shapes and the two tie only when a single query attends to a handful of keys
+# (`python -m benchmarks.kernels`; the measured figures are in docs/benchmarks.md).
 AUTO_EXPLICIT_MAX_KEYS = 16
 
 

@@ -30,9 +30,8 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-# Below this width bf16 autocast does not pay on a CPU, even with native bf16: measured on an
-# AVX-512 BF16 EPYC, a d_model 128 training step ran 0.96x float32's speed, d_model 256 1.14x
-# (docs/multi30k.md); the casts cost more than the small matmuls gain.
+# Below this width bf16 autocast does not pay on a CPU, even with native bf16: the casts cost
+# more than the small matmuls gain (`python -m benchmarks.recipe`; figures in docs/multi30k.md).
 CPU_BF16_MIN_D_MODEL = 256
 
 
