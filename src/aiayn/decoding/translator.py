@@ -32,6 +32,37 @@ from aiayn.typed_config import from_mapping
 log = logging.getLogger(__name__)
 
 
+def token_batches(
+    sources: Sequence[Sequence[int]], beam_size: int, max_tokens: int, *, same_length: bool = False
+) -> list[list[int]]:
+    """The indices of the non-empty sources, shortest first, in batches of at most `max_tokens`
+    padded source tokens x beams (a sentence longer than that goes alone).
+
+    Args:
+        sources: token ids per sentence; empty ones are left out.
+        beam_size: beams per sentence.
+        max_tokens: the budget of a batch (decode.max_tokens).
+        same_length: give each batch one source length only (for engines whose per-call
+            length limit would otherwise change a beam search's outcome).
+
+    Returns:
+        Batches of indices into `sources`.
+    """
+    order = sorted((i for i, ids in enumerate(sources) if ids), key=lambda i: len(sources[i]))
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        n = len(sources[i])  # the batch's longest: sources come shortest first
+        full = n * (len(batch) + 1) * beam_size > max_tokens
+        if batch and (full or (same_length and n != len(sources[batch[0]]))):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 @dataclass(frozen=True)
 class Translation:
     """One translated sentence: its text and the n best hypotheses (ids and scores)."""
@@ -123,18 +154,10 @@ class Translator:
         )
         encoded = [self._encode(t) if t.strip() else [] for t in texts]
         results: list[Translation | None] = [None] * len(texts)
-        order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
         for i in range(len(texts)):
             if not encoded[i]:
                 results[i] = Translation("", [Hypothesis([], 0.0, 0.0)])
-        batch: list[int] = []
-        for i in order:
-            longest = max([len(encoded[i])] + [len(encoded[j]) for j in batch])
-            if batch and longest * (len(batch) + 1) * settings.beam_size > settings.max_tokens:
-                self._run_batch(batch, encoded, settings, n_best, results)
-                batch = []
-            batch.append(i)
-        if batch:
+        for batch in token_batches(encoded, settings.beam_size, settings.max_tokens):
             self._run_batch(batch, encoded, settings, n_best, results)
         return [r for r in results if r is not None]
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from aiayn.decoding.translator import token_batches
 from aiayn.export.common import EXPORT_INFO, ExportError, require
 from aiayn.export.hf import EXTRA, quiet_progress
 
@@ -112,9 +113,10 @@ class HFTranslator:
             cut.append(list(ids[:table]))
         # Each sentence's limit, EOS counted; decoder positions 0 .. limit - 1 fit the table.
         limits = [min(len(ids) + self.max_len_offset, table) for ids in cut]
-        order = sorted((i for i, ids in enumerate(cut) if ids), key=lambda i: len(cut[i]))
         results: list[list[int]] = [[] for _ in sources]
-        for batch in _batches(order, cut, beam_size, max_tokens):
+        # Greedy batches mix lengths (see `_strip`); a beam search's outcome depends on its
+        # limit, and `generate` takes one per call, so beam batches hold one source length.
+        for batch in token_batches(cut, beam_size, max_tokens, same_length=beam_size > 1):
             longest = max(len(cut[i]) for i in batch)
             input_ids = torch.full((len(batch), longest), self.model.config.pad_token_id)
             for row, i in enumerate(batch):
@@ -156,25 +158,3 @@ class HFTranslator:
         sources = [self.encode(t) if t.strip() else [] for t in texts]
         outputs = self.generate_ids(sources, beam_size=beam_size, alpha=alpha)
         return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in outputs]
-
-
-def _batches(
-    order: list[int], sources: list[list[int]], beam_size: int, max_tokens: int
-) -> list[list[int]]:
-    """Length-sorted sentences in batches of at most `max_tokens` padded source tokens x beams.
-
-    Greedy batches mix lengths (see `HFTranslator._strip`). A beam search's outcome does depend
-    on its limit, and `generate` has one per call, so beam batches hold one source length only.
-    """
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    for i in order:
-        n = len(sources[i])
-        full = n * (len(batch) + 1) * beam_size > max_tokens
-        if batch and (full or (beam_size > 1 and n != len(sources[batch[0]]))):
-            batches.append(batch)
-            batch = []
-        batch.append(i)
-    if batch:
-        batches.append(batch)
-    return batches

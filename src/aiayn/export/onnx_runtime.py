@@ -27,7 +27,7 @@ from torch import Tensor
 from aiayn.data import BOS_ID, EOS_ID, PAD_ID, Vocabularies
 from aiayn.decoding import Hypothesis, beam_search, greedy_search
 from aiayn.decoding.config import DecodeConfig
-from aiayn.decoding.translator import Translation
+from aiayn.decoding.translator import Translation, token_batches
 from aiayn.export.common import EXPORT_INFO, ExportError, require
 from aiayn.export.onnx_graphs import ENCODER_FILE, STEP_FILE, encoder_names, step_names
 from aiayn.typed_config import from_mapping
@@ -188,16 +188,7 @@ class OnnxTranslator:
         )
         encoded = [self._encode(t) if t.strip() else [] for t in texts]
         results = [Translation("", [Hypothesis([], 0.0, 0.0)]) for _ in texts]
-        order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
-        # Batches as Translator makes them: length-sorted, padded tokens x beams <= max_tokens.
-        batch: list[int] = []
-        for i in order:
-            longest = max([len(encoded[i])] + [len(encoded[j]) for j in batch])
-            if batch and longest * (len(batch) + 1) * settings.beam_size > settings.max_tokens:
-                self._run_batch(batch, encoded, settings, n_best, results)
-                batch = []
-            batch.append(i)
-        if batch:
+        for batch in token_batches(encoded, settings.beam_size, settings.max_tokens):
             self._run_batch(batch, encoded, settings, n_best, results)
         return results
 
