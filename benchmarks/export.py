@@ -1,11 +1,12 @@
 """Our decoder against the engines we export to (issue #13), on one trained run.
 
     python -m benchmarks.export --run runs/en-de [--split test_2016_flickr] [--threads 2]
-        [--rounds 3] [--engines ours ct2 ct2-int8 hf onnx onnx-int8] [--json FILE]
-        [--workdir DIR] [--max-sentences N] [--data-dir DIR]
+        [--rounds 3] [--engines ours ours-int8 ct2 ct2-int8 hf onnx onnx-int8] [--beam 1]
+        [--json FILE] [--workdir DIR] [--max-sentences N] [--data-dir DIR]
 
 The run is exported once per engine (into --workdir, a temporary folder by default), then every
-engine translates the same sentences greedily (the run's decode settings otherwise) with the same
+engine translates the same sentences greedily, or with --beam N beams (the run's length penalty:
+GNMT's for ours, ONNX and transformers, CTranslate2's own for it), with the same
 number of threads, in interleaved rounds (A B C A B C ...; the order rotates each round). Each
 measurement runs in a process of its own, which loads the engine, translates everything once
 untimed (first calls at each shape create kernels and fill caches), then once timed: engines in
@@ -42,9 +43,10 @@ from aiayn.export import load_source, write_export
 from aiayn.export.formats import FORMATS
 from benchmarks.machine import machine
 
-# Engine name -> (export format, quantization); "ours" is the run itself.
+# Engine name -> (export format, quantization); None: the run itself, in aiayn.
 ENGINES: dict[str, tuple[str, str | None] | None] = {
     "ours": None,
+    "ours-int8": None,
     "ct2": ("ct2", None),
     "ct2-int8": ("ct2", "int8"),
     "hf": ("hf", None),
@@ -55,27 +57,27 @@ ENGINES: dict[str, tuple[str, str | None] | None] = {
 Translate = Callable[[list[str]], list[str]]
 
 
-def engine(name: str, run: Path, folder: Path | None, threads: int) -> Translate:
-    """A function translating sentences greedily with engine `name`."""
-    if name == "ours":
-        ours = Translator.from_run(run)
-        return lambda texts: ours.translate(texts, beam_size=1)
+def engine(name: str, run: Path, folder: Path | None, threads: int, beam: int = 1) -> Translate:
+    """A function translating sentences with engine `name` and `beam` beams (1: greedy)."""
+    if ENGINES[name] is None:
+        ours = Translator.from_run(run, quantization="int8" if name == "ours-int8" else "none")
+        return lambda texts: ours.translate(texts, beam_size=beam)
     assert folder is not None
     fmt = ENGINES[name][0]  # type: ignore[index]
     if fmt == "ct2":
         from aiayn.export.ct2.translator import Ct2Translator
 
         ct2 = Ct2Translator(folder, threads=threads)
-        return lambda texts: ct2.translate(texts, beam_size=1)
+        return lambda texts: ct2.translate(texts, beam_size=beam)
     if fmt == "hf":
         from aiayn.export.hf_translate import HFTranslator
 
         hf = HFTranslator.load(folder)
-        return lambda texts: hf.translate(texts, beam_size=1)
+        return lambda texts: hf.translate(texts, beam_size=beam)
     from aiayn.export.onnx_runtime import OnnxTranslator
 
     onnx = OnnxTranslator(folder, threads=threads)
-    return lambda texts: onnx.translate(texts, beam_size=1)
+    return lambda texts: onnx.translate(texts, beam_size=beam)
 
 
 def export_engines(run: Path, names: Sequence[str], workdir: Path) -> dict[str, Path | str]:
@@ -104,7 +106,7 @@ def export_engines(run: Path, names: Sequence[str], workdir: Path) -> dict[str, 
     return folders
 
 
-def worker(name: str, run: Path, folder: Path | None, threads: int, io: Path) -> None:
+def worker(name: str, run: Path, folder: Path | None, threads: int, beam: int, io: Path) -> None:
     """One measurement (in its own process): load, translate once untimed, once timed.
 
     Reads the sentences from `io`/sources.json, writes `io`/<name>.json with the outputs and
@@ -112,7 +114,7 @@ def worker(name: str, run: Path, folder: Path | None, threads: int, io: Path) ->
     """
     torch.set_num_threads(threads)
     sources = json.loads((io / "sources.json").read_text())
-    translate = engine(name, run, folder, threads)
+    translate = engine(name, run, folder, threads, beam)
     translate(sources)
     start = time.perf_counter()
     outputs = translate(sources)
@@ -132,6 +134,7 @@ def measure(
             folder = folders.get(name)
             command = [sys.executable, "-m", "benchmarks.export", "--run", str(args.run)]
             command += ["--worker", name, "--io", str(io), "--threads", str(args.threads)]
+            command += ["--beam", str(args.beam)]
             if isinstance(folder, Path):
                 command += ["--folder", str(folder)]
             subprocess.run(command, check=True, env=env)
@@ -147,6 +150,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--split", help="Multi30k split (default: as `aiayn evaluate`)")
     parser.add_argument("--threads", type=int, default=2, help="threads of every engine")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per engine")
+    parser.add_argument("--beam", type=int, default=1, help="beams of every engine (1: greedy)")
     parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
     parser.add_argument("--data-dir", help="folder with the Multi30k files (default: the run's)")
     parser.add_argument("--max-sentences", type=int, help="only the first N sentences")
@@ -173,7 +177,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         folders = export_engines(args.run, args.engines, workdir)
         skipped = {name: f for name, f in folders.items() if isinstance(f, str)}
         for name in args.engines:
-            if name not in skipped and name != "ours":
+            if name not in skipped and ENGINES[name] is not None:
                 try:  # is the engine installed? (one line if not)
                     engine(name, args.run, folders[name], args.threads)  # type: ignore[arg-type]
                 except AiaynError as error:
@@ -203,6 +207,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "run": str(args.run),
         "data": data.description,
         "threads": args.threads,
+        "beam": args.beam,
         "rounds": args.rounds,
         "machine": machine(),
         "rows": rows,
@@ -215,8 +220,9 @@ def table(info: dict[str, Any]) -> str:
     """The markdown table docs/export.md shows, with what was measured on which machine."""
     rows = info["rows"]
     m = info["machine"]
+    search = "greedy" if info["beam"] == 1 else f"beam {info['beam']}"
     lines = [
-        f"{info['run']} on {rows[0]['sentences']} sentences of {info['data']}, greedy, "
+        f"{info['run']} on {rows[0]['sentences']} sentences of {info['data']}, {search}, "
         f"{info['threads']} threads, {info['rounds']} rounds",
         f"machine: {m.get('cpu_model')} ({m.get('cpu_capability')}), torch {torch.__version__}",
         "| engine | BLEU tok-lc | sacreBLEU | same as ours | sentences/s | vs ours |",
@@ -236,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Export, translate, score and time; print a markdown table (and write --json)."""
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker, args.run, args.folder, args.threads, args.io)
+        worker(args.worker, args.run, args.folder, args.threads, args.beam, args.io)
         return 0
     info = benchmark(args)
     print(table(info))

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from benchmarks.export import main
 
+from aiayn.config import RunConfig
+from aiayn.decoding.translator import Translator
+from aiayn.evaluation.scoring_data import evaluation_data
+
 
 @pytest.mark.slow  # trains the slice model (session fixture), then one process per engine
 def test_the_export_benchmark_reports_every_engine(
@@ -16,14 +20,33 @@ def test_the_export_benchmark_reports_every_engine(
     out = tmp_path / "bench.json"
     argv = ["--run", str(multi30k_slice_run), "--data-dir", str(multi30k), "--max-sentences"]
     argv += ["20", "--rounds", "1", "--threads", "1", "--json", str(out), "--engines"]
-    assert main([*argv, "ct2", "hf", "onnx", "onnx-int8"]) == 0
+    assert main([*argv, "ours-int8", "ct2", "hf", "onnx", "onnx-int8"]) == 0
     rows = {r["engine"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {"ours", "ct2", "hf", "onnx", "onnx-int8"}
+    assert set(rows) == {"ours", "ours-int8", "ct2", "hf", "onnx", "onnx-int8"}
     for name in ("ct2", "hf", "onnx"):  # float32: the same translations as ours
         assert rows[name]["same_as_ours"] == 20, name
         assert rows[name]["bleu_tok_lc"] == rows["ours"]["bleu_tok_lc"]
     assert all(r["sentences_per_s"] > 0 and len(r["seconds"]) == 1 for r in rows.values())
     assert "| onnx-int8 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # trains the slice model (session fixture), then one process per engine
+def test_the_export_benchmark_runs_beam_search_on_every_engine(
+    multi30k_slice_run: Path, multi30k: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--run", str(multi30k_slice_run), "--data-dir", str(multi30k), "--max-sentences"]
+    argv += ["20", "--rounds", "1", "--threads", "1", "--json", str(out), "--beam", "3"]
+    assert main([*argv, "--engines", "onnx"]) == 0
+    info = json.loads(out.read_text())
+    rows = {r["engine"]: r for r in info["rows"]}
+    assert info["beam"] == 3 and "beam 3" in capsys.readouterr().out
+    data = evaluation_data(
+        RunConfig.load(multi30k_slice_run / "config.yaml").data, data_dir=str(multi30k)
+    ).head(20)
+    beam3 = Translator.from_run(multi30k_slice_run).translate(data.sources, beam_size=3)
+    assert rows["ours"]["bleu_tok_lc"] == data.score(beam3).report.bleu_tok_lc
+    assert rows["onnx"]["same_as_ours"] == 20  # our beam search over ONNX Runtime's steps
 
 
 @pytest.mark.slow  # the same, through the suite's entry point
@@ -42,6 +65,7 @@ def test_the_suite_runs_the_export_case_on_request(
     rows = {r["candidate"]: r for r in case["rows"]}
     assert set(rows) | set(case["skipped"]) == {
         "ours",
+        "ours-int8",
         "ct2",
         "ct2-int8",
         "hf",

@@ -11,13 +11,14 @@ Examples:
     aiayn evaluate --run runs/en-de --split test_2017_flickr
     aiayn evaluate --run runs/quickstart                         # the task's validation data
     aiayn evaluate --run runs/mine --src-file test.de --ref-file test.en
+    aiayn evaluate --run runs/en-de --quantization int8         # int8 linear layers (CPU)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from aiayn.cli.common import add_run_options, load_translator
+from aiayn.cli.common import add_quantization_option, add_run_options, load_translator
 from aiayn.config import RunConfig
 from aiayn.data import SPLITS
 from aiayn.errors import UsageError
@@ -50,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
+    add_quantization_option(p)
     p.set_defaults(handler=run)
 
 
@@ -71,13 +73,19 @@ def run(args: argparse.Namespace) -> int:
     )
     if data.run_validation:
         print(f"no test set given: scoring on the run's validation data ({data.description})")
-    translator = load_translator(args)
+    translator = load_translator(args, args.quantization)
     hypotheses = translator.translate(data.sources, beam_size=args.beam, alpha=args.alpha)
     scores = data.score(hypotheses)
-    out = run_dir.path / "translations" / f"{data.name}.hyp"
+    # int8 translations go beside the float32 ones rather than over them.
+    suffix = "" if args.quantization == "none" else f".{args.quantization}"
+    out = run_dir.path / "translations" / f"{data.name}{suffix}.hyp"
     atomic_write_text(out, "".join(h + "\n" for h in hypotheses))
     beam = args.beam or translator.decode.beam_size
-    print(f"{run_dir.path} on {data.description}; beam {beam}, tokenised BLEU in {data.lang}:")
+    weights = "" if args.quantization == "none" else f", {args.quantization} weights"
+    print(
+        f"{run_dir.path} on {data.description}; beam {beam}{weights}, "
+        f"tokenised BLEU in {data.lang}:"
+    )
     for line in scores.lines():
         print("  " + line)
     print(f"translations written to {out}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aiayn.cli.common import add_run_options, load_translator
+from aiayn.cli.common import add_quantization_option, add_run_options, load_translator
 from aiayn.data import DataError, read_lines
 from aiayn.decoding.translator import Translator
 from aiayn.errors import UsageError
@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
+    add_quantization_option(p)
     p.add_argument("--input", help="input file (plain or .gz); default or -: standard input")
     p.add_argument("--output", type=Path, help="output file (default: stdout)")
     p.add_argument(
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             f"--interactive cannot be combined with {option}: it reads standard input and "
             "prints to standard output"
         )
-    translator = load_translator(args)
+    translator = load_translator(args, args.quantization)
     if args.interactive:
         return interactive(translator, args)
     lines = read_stdin() if args.input in (None, "-") else read_lines(args.input)

@@ -23,6 +23,7 @@ from aiayn.decoding.beam import beam_search
 from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.greedy import greedy_search
 from aiayn.decoding.hypothesis import Hypothesis
+from aiayn.decoding.quantization import quantize
 from aiayn.decoding.stepper import start
 from aiayn.errors import ConfigError
 from aiayn.model import AttentionWeights, ModelConfigError, Transformer
@@ -92,6 +93,7 @@ class Translator:
         run_dir: str | Path,
         checkpoint: str | Path | None = None,
         device: str | torch.device = "cpu",
+        quantization: str = "none",
     ) -> Translator:
         """Load a run's model (its default checkpoint unless given one) and vocabularies.
 
@@ -99,10 +101,13 @@ class Translator:
             run_dir: a directory written by `aiayn train`.
             checkpoint: a checkpoint folder; default: the run's (averaged, else best).
             device: where to run.
+            quantization: "none", or "int8" for int8 linear layers on the CPU
+                (see aiayn.decoding.quantization).
 
         Raises:
             RunError / CheckpointError: a missing or damaged run or checkpoint; a bad value in
                 run.json names the file and the key.
+            UsageError: int8 asked for on a GPU.
         """
         run = RunDir(Path(run_dir))
         try:
@@ -114,7 +119,7 @@ class Translator:
         model = Transformer(config).to(device)
         load_weights(path, model, config)
         vocabs = Vocabularies.load(run.path)
-        return cls(model, vocabs, decode)
+        return cls(quantize(model, quantization), vocabs, decode)
 
     def _encode(self, text: str) -> list[int]:
         """Source ids, ending with EOS for vocabularies whose model was trained so (Marian)."""
