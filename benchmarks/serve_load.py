@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ class LoadResult:
     requests: int  # requests sent
     statuses: dict[str, int] = field(default_factory=dict)  # answers by HTTP status
     lost: int = 0  # requests that got no answer (connection error, client timeout)
+    wrong: int = 0  # 200 answers that `check` refused
     seconds: float = 0.0  # wall time of the whole run
     latencies_ms: list[float] = field(default_factory=list, repr=False)  # of the 200s
     batches: float = 0.0  # model calls the server made during the run
@@ -93,6 +94,7 @@ async def run_load(
     requests_per_client: int,
     timeout_s: float = 60.0,
     body: dict[str, Any] | None = None,
+    check: Callable[[str, dict[str, Any]], bool] | None = None,
 ) -> LoadResult:
     """`clients` clients, each sending `requests_per_client` one-sentence requests in turn.
 
@@ -104,6 +106,8 @@ async def run_load(
         requests_per_client: requests each client sends, one after the other.
         timeout_s: how long a client waits for one answer before counting it lost.
         body: other keys of each request (e.g. {"beam": 4}).
+        check: `check(sentence, answer JSON)` says whether a 200 answer is right (tests use it
+            to prove that no answer carries another request's translation).
 
     Returns:
         The statuses, latencies and batch sizes seen.
@@ -126,6 +130,8 @@ async def run_load(
                 statuses[str(response.status_code)] += 1
                 if response.status_code == 200:
                     result.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                    if check is not None and not check(text, response.json()):
+                        result.wrong += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(client(c) for c in range(clients)))
