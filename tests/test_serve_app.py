@@ -166,6 +166,8 @@ def test_each_app_has_its_own_metrics_and_serves_the_page() -> None:
             assert 'endpoint="translate"' not in (await b.get("/metrics")).text
             page = await a.get("/")
             assert page.status_code == 200 and page.text.lower().startswith("<!doctype html>")
+            for name in ("app.js", "style.css"):  # package data, served beside the page
+                assert (await a.get(f"/static/{name}")).status_code == 200
             metrics = (await a.get("/metrics")).text
             for name in ("aiayn_request_seconds_bucket", "aiayn_batch_sentences_bucket",
                          "aiayn_queue_depth", "aiayn_source_tokens_total",
