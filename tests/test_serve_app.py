@@ -81,7 +81,9 @@ BAD_REQUESTS = [  # body, status, words of the message
 
 
 def test_bad_requests_get_4xx_json_naming_the_problem_and_the_server_keeps_serving() -> None:
-    limits = ServeConfig(max_chars=100, max_sentences=4, max_beam=8, max_body_bytes=4096)
+    limits = ServeConfig(
+        max_chars=100, max_sentences=4, max_beam=8, max_body_bytes=4096, max_attention_tokens=10
+    )
     app = create_app(random_translator(), limits)
 
     async def scenario() -> None:
@@ -93,6 +95,8 @@ def test_bad_requests_get_4xx_json_naming_the_problem_and_the_server_keeps_servi
                 assert words in answer.json()["error"], (body[:40], answer.text)
             attention = await client.post("/v1/attention", json={"text": ["1"]})
             assert attention.status_code == 422 and "text must be a string" in attention.text
+            attention = await client.post("/v1/attention", json={"text": "1 " * 11})
+            assert attention.status_code == 413 and "limit for attention is 10" in attention.text
             good = await client.post("/v1/translate", json={"text": "1 2"})
             assert good.status_code == 200 and len(good.json()["translations"]) == 1
             metrics = (await client.get("/metrics")).text
@@ -187,10 +191,15 @@ def test_without_the_extra_the_command_says_what_to_install(
     assert len(err.splitlines()) == 1 and 'pip install "aiayn[serve]"' in err
 
 
-def test_bad_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_options_and_runs_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--run", "x", "--max-queue", "0"])
     assert stop.value.code == 2 and "--max-queue: must be > 0" in capsys.readouterr().err
+    assert main(["serve", "--run", str(tmp_path / "nothing")]) == 2  # before binding a port
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("aiayn serve: error:")
 
 
 def test_only_loopback_addresses_count_as_private() -> None:

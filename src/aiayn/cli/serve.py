@@ -89,6 +89,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"most hypotheses per sentence a request may ask for (default: {d.max_n_best})",
     )  # fmt: skip
     p.add_argument(
+        "--max-attention-tokens", type=positive(int), default=d.max_attention_tokens,
+        help=f"source subwords of a sentence sent to /v1/attention (default: "
+        f"{d.max_attention_tokens})",
+    )  # fmt: skip
+    p.add_argument(
         "--threads", type=positive(int),
         help="torch threads for decoding (default: torch's choice, usually the cores)",
     )  # fmt: skip
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         max_sentences=args.max_sentences,
         max_beam=args.max_beam,
         max_n_best=args.max_n_best,
+        max_attention_tokens=args.max_attention_tokens,
     )
     if args.threads is not None:
         torch.set_num_threads(args.threads)

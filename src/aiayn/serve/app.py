@@ -134,8 +134,15 @@ def create_app(translator: Translator, config: ServeConfig | None = None) -> Fas
     async def attention(request: Request) -> Response:
         async def work(body: bytes) -> dict[str, Any]:
             text = parse_attention(body, config)
-            if not serving.vocabs.src.encode(text):
+            n = len(serving.vocabs.src.encode(text))
+            if n == 0:
                 raise RequestError(422, "text has no source subwords to attend to")
+            if n > config.max_attention_tokens:
+                raise RequestError(
+                    413,
+                    f"text has {n} subwords; the limit for attention is "
+                    f"{config.max_attention_tokens}",
+                )
             (weights, src_pieces, tgt_pieces), timings = await batcher.attention(
                 text, config.timeout_s
             )
@@ -157,6 +164,7 @@ def create_app(translator: Translator, config: ServeConfig | None = None) -> Fas
                 "max_sentences": config.max_sentences,
                 "max_beam": config.max_beam,
                 "max_n_best": config.max_n_best,
+                "max_attention_tokens": config.max_attention_tokens,
             },
         }
 

@@ -29,6 +29,8 @@ class ServeConfig:
     max_beam: int = 16  # largest beam a request may ask for
     max_n_best: int = 16  # most hypotheses a request may ask for per sentence
     max_body_bytes: int = 1 << 20  # bytes of one request body, read before any other check
+    max_attention_tokens: int = 200  # source subwords of an /v1/attention sentence (its answer
+    #   grows with their square: every layer and head, source x source and target x source)
     retry_after_s: int = 1  # the Retry-After header of a 503 (queue full)
 
     def __post_init__(self) -> None:
@@ -42,6 +44,7 @@ class ServeConfig:
             "max_beam",
             "max_n_best",
             "max_body_bytes",
+            "max_attention_tokens",
             "retry_after_s",
         ):
             if getattr(self, name) < 1:
