@@ -21,13 +21,16 @@ from aiayn.cli import (
     evaluate,
     export,
     import_hf,
+    serve,
     train,
     translate,
     tune,
 )
 from aiayn.errors import AiaynError
 
-COMMANDS = (train, translate, evaluate, tune, attention, average, demo, export, import_hf)
+COMMANDS = (
+    train, translate, evaluate, tune, attention, average, demo, export, import_hf, serve
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,157 @@
+"""`aiayn serve`: a trained run behind HTTP, with dynamic batching and the attention page."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+import torch
+
+from aiayn.cli.common import add_run_options, load_translator
+from aiayn.errors import UsageError
+from aiayn.serve import ServeConfig
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = 'aiayn serve needs the [serve] extra: pip install "aiayn[serve]"'
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` that is > 0."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the sub-command."""
+    d = ServeConfig()
+    p = sub.add_parser(
+        "serve",
+        help="serve a trained run over HTTP (JSON API, metrics, and a page showing attention)",
+        description="POST /v1/translate and /v1/attention, GET /health, /metrics, and the page at "
+        "/. Concurrent requests with the same search settings are translated together. There "
+        "is no authentication: it binds to 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM "
+        "stops taking requests, answers those in flight, then exits.",
+    )
+    add_run_options(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free)")
+    p.add_argument(
+        "--max-batch-tokens", type=positive(int), default=d.max_batch_tokens,
+        help=f"source tokens x beams in one model call (default: {d.max_batch_tokens})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-batch-sentences", type=positive(int), default=d.max_batch_sentences,
+        help=f"sentences in one model call; 1 turns batching off (default: "
+        f"{d.max_batch_sentences})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-wait-ms", type=float, default=d.max_wait_ms,
+        help=f"how long a request waits for others to join its batch (default: {d.max_wait_ms:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-queue", type=positive(int), default=d.max_queue,
+        help=f"requests waiting at most; more get 503 (default: {d.max_queue})",
+    )  # fmt: skip
+    p.add_argument(
+        "--timeout-s", type=positive(float), default=d.timeout_s,
+        help=f"a request not answered by then gets 504 (default: {d.timeout_s:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-chars", type=positive(int), default=d.max_chars,
+        help=f"characters in one request (default: {d.max_chars})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-sentences", type=positive(int), default=d.max_sentences,
+        help=f"sentences in one request (default: {d.max_sentences})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-beam", type=positive(int), default=d.max_beam,
+        help=f"largest beam a request may ask for (default: {d.max_beam})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-n-best", type=positive(int), default=d.max_n_best,
+        help=f"most hypotheses per sentence a request may ask for (default: {d.max_n_best})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-attention-tokens", type=positive(int), default=d.max_attention_tokens,
+        help=f"source subwords of a sentence sent to /v1/attention (default: "
+        f"{d.max_attention_tokens})",
+    )  # fmt: skip
+    p.add_argument(
+        "--threads", type=positive(int),
+        help="torch threads for decoding (default: torch's choice, usually the cores)",
+    )  # fmt: skip
+    p.set_defaults(handler=run)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the run, then serve it until Ctrl-C or SIGTERM."""
+    try:
+        import uvicorn
+
+        from aiayn.serve.app import create_app
+    except ImportError as error:
+        raise UsageError(f"{INSTALL_HINT} ({error})") from None
+    if args.max_wait_ms < 0:
+        raise UsageError(f"--max-wait-ms must be >= 0, got {args.max_wait_ms:g}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    config = ServeConfig(
+        max_batch_tokens=args.max_batch_tokens,
+        max_batch_sentences=args.max_batch_sentences,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        timeout_s=args.timeout_s,
+        max_chars=args.max_chars,
+        max_sentences=args.max_sentences,
+        max_beam=args.max_beam,
+        max_n_best=args.max_n_best,
+        max_attention_tokens=args.max_attention_tokens,
+    )
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    translator = load_translator(args)
+    if not is_loopback(args.host):
+        log.warning(
+            "bound to %s: anyone who can reach this address can use the server, which has no "
+            "authentication (put it behind a proxy that has, or bind to 127.0.0.1)",
+            args.host,
+        )
+    app = create_app(translator, config)
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    # uvicorn handles SIGTERM itself (stop accepting, finish in-flight requests, run the app's
+    # shutdown), then raises it again once done: by then there is nothing left to stop.
+    signal.signal(signal.SIGTERM, stopped)
+    server.run()
+    print("aiayn serve: stopped", file=sys.stderr)
+    return 0
+
+
+def stopped(signum: int, frame: FrameType | None) -> None:
+    """What SIGTERM does after uvicorn's graceful shutdown: nothing, so the command exits 0."""
