@@ -150,16 +150,17 @@ def train_case(
         # Speed-up of this candidate over the reference, paired by round.
         rows.append(Row(cand, s, workload.real_tgt_tokens, paired_ratios(reference, s), mfu, extra))
     headlines = []
+    ratios: dict[str, Any] = {}
     if not levers:
+        like = paired_ratios(samples[SAME_STEP], samples["ours"])
+        ratios["ours_vs_nn_like_for_like"] = like.to_dict()
         headlines.append(
-            f"{name}: ours vs nn.Transformer, like for like (same TrainStep): "
-            f"{paired_ratios(samples[SAME_STEP], samples['ours']).text()}"
+            f"{name}: ours vs nn.Transformer, like for like (same TrainStep): {like.text()}"
         )
         if as_users:
-            headlines.append(
-                f"{name}: ours vs nn.Transformer as a user runs each: "
-                f"{paired_ratios(samples[AS_USERS], samples['ours']).text()}"
-            )
+            users = paired_ratios(samples[AS_USERS], samples["ours"])
+            ratios["ours_vs_nn_as_users_write_it"] = users.to_dict()
+            headlines.append(f"{name}: ours vs nn.Transformer as a user runs each: {users.text()}")
         ours_mfu = next(r.mfu for r in rows if r.candidate == "ours")
         gflops = Spread([p / 1e9 for p in peak_flops])
         headlines.append(
@@ -178,6 +179,7 @@ def train_case(
         "matmul_peak_flops_median": statistics.median(peak_flops),
         "matmul_peak_flops_best": max(peak_flops),
         "matmul_peak_seconds": samples["matmul_peak"].seconds,
+        "headline_ratios": ratios,
     }
     what = "our step with one lever changed" if levers else "ours vs nn.Transformer"
     desc = f"training step, {preset}, {workload.name}: {what}"

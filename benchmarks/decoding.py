@@ -250,7 +250,7 @@ class Result:
         }
         for name, spread in (("vs_recompute", self.vs_recompute), ("vs_ct2", self.vs_ct2)):
             if spread is not None:
-                out[name] = {"median": spread.median, "min": spread.low, "max": spread.high}
+                out[name] = spread.to_dict()
         return out
 
 

@@ -74,6 +74,9 @@ class Spread:
     def high(self) -> float:
         return max(self.values)
 
+    def to_dict(self) -> dict[str, float | list[float]]:
+        return {"median": self.median, "min": self.low, "max": self.high, "rounds": self.values}
+
     def text(self, fmt: str = "{:.2f}", unit: str = "x") -> str:
         """E.g. "1.21x (1.15-1.26)": the median, then the lowest and highest round."""
         return f"{fmt.format(self.median)}{unit} ({fmt.format(self.low)}-{fmt.format(self.high)})"

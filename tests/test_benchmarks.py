@@ -284,6 +284,9 @@ def test_quick_run_reports_every_case_with_rounds_and_spreads(
     }
     assert train["matmul_peak"].startswith("torch.mm ") and train["matmul_peak_flops_median"] > 0
     assert train["flops_per_call_padded"] >= train["flops_per_call"] > 0
+    for spread in train["headline_ratios"].values():  # like for like, as users write it
+        assert spread["min"] <= spread["median"] <= spread["max"] and len(spread["rounds"]) == 5
+    assert len(train["headline_ratios"]) == 2
     cells = result["cases"][1]["cells"]
     assert {(c["batch"], c["length"], c["search"]) for c in cells} == set(decoding.QUICK_CELLS)
     assert {c["candidate"] for c in cells} == {"ours", "recompute", "ct2"}
