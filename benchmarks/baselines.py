@@ -1,12 +1,17 @@
-"""The baseline: `torch.nn.Transformer` as its users write it. FROZEN: never optimise this file.
+"""The baseline: `torch.nn.Transformer`. FROZEN: never optimise this file.
 
 The model wraps `nn.Transformer(batch_first=True)` with the same token embeddings, positional
 encodings and generator as ours (`aiayn.model.embeddings`), so the comparison is between the
-two encoder-decoder stacks and how they are driven:
+two encoder-decoder stacks and how they are driven. It is driven two ways (benchmarks/training.py):
 
-- training: boolean padding masks (True = pad, nn's polarity), the float causal mask from
-  `nn.Transformer.generate_square_subsequent_mask`, the generator over every target position and
-  `nn.CrossEntropyLoss(ignore_index=pad, label_smoothing=...)` over all of them, plain Adam;
+- like for like (the headline): through our trainer's own `TrainStep`, which calls
+  `forward(src, tgt_in, src_mask, tgt_mask, output_mask=...)` exactly as it calls ours: the same
+  optimizer, schedule, loss, autocast and positions; its attention dropout is set to ours
+  (`attention_dropout`; nn.Transformer would otherwise apply `dropout` to attention weights);
+- as its users write it (`train_step` below): boolean padding masks (True = pad, nn's
+  polarity), the float causal mask from `nn.Transformer.generate_square_subsequent_mask`, the
+  generator over every target position and `nn.CrossEntropyLoss(ignore_index=pad,
+  label_smoothing=...)` over all of them, plain Adam, autocast on the batch's device;
 - decoding: no cache; each step re-runs the decoder over the whole prefix and projects only
   the last position (the PyTorch tutorial's `greedy_decode`).
 """
@@ -43,9 +48,15 @@ def nn_transformer(config: ModelConfig) -> nn.Transformer:
 
 
 class TorchTransformer(nn.Module):
-    """`nn.Transformer` with our embeddings, positions and generator, for the same config."""
+    """`nn.Transformer` with our embeddings, positions and generator, for the same config.
 
-    def __init__(self, config: ModelConfig) -> None:
+    Args:
+        config: the sizes (ours).
+        attention_dropout: dropout on the attention weights; None keeps nn.Transformer's own
+            (`config.dropout`, which it cannot tell apart from the other dropouts).
+    """
+
+    def __init__(self, config: ModelConfig, attention_dropout: float | None = None) -> None:
         super().__init__()
         c = config
         self.config = c
@@ -57,25 +68,42 @@ class TorchTransformer(nn.Module):
             self.positions = LearnedPositionalEmbedding(c.d_model, c.max_positions)
         self.dropout = nn.Dropout(c.dropout)
         self.transformer = nn_transformer(c)
+        if attention_dropout is not None:
+            for module in self.transformer.modules():
+                if isinstance(module, nn.MultiheadAttention):
+                    module.dropout = attention_dropout  # read at every call
         self.generator = nn.Linear(c.d_model, c.tgt_vocab_size)
 
     def embed(self, embedding: TokenEmbedding, ids: Tensor) -> Tensor:
         return self.dropout(embedding(ids) + self.positions(ids.shape[1]))
 
-    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
-        """Logits (B, T, V) for every target position."""
+    def forward(
+        self,
+        src: Tensor,
+        tgt_in: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        output_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Logits (B, T, V) for every target position, or (N, V) for those of `output_mask`.
+
+        The masks are ours (True = real token), as `aiayn.Transformer.forward` takes them;
+        None derives them from the pad id.
+        """
         pad = self.config.pad_id
-        src_padding = src == pad
-        tgt_padding = tgt_in == pad
-        tgt_mask = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1], src.device)
+        src_padding = src == pad if src_mask is None else ~src_mask
+        tgt_padding = tgt_in == pad if tgt_mask is None else ~tgt_mask
+        causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1], src.device)
         out = self.transformer(
             self.embed(self.src_embed, src),
             self.embed(self.tgt_embed, tgt_in),
-            tgt_mask=tgt_mask,
+            tgt_mask=causal,
             src_key_padding_mask=src_padding,
             tgt_key_padding_mask=tgt_padding,
             memory_key_padding_mask=src_padding,
         )
+        if output_mask is not None:
+            out = out[output_mask]  # (N, D): real positions only, as ours
         return self.generator(out)
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
@@ -109,8 +137,10 @@ def train_step(
     batch: Batch,
     precision: str = "fp32",
 ) -> None:
-    """Forward, loss over all positions (pad ignored), backward, Adam; bf16 = CPU autocast."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    """Forward, loss over all positions (pad ignored), backward, Adam; bf16 = autocast on the
+    batch's device."""
+    device = batch.src.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
         logits = model(batch.src, batch.tgt_in)
         loss = criterion(logits.reshape(-1, logits.shape[-1]), batch.tgt_out.reshape(-1))
     loss.backward()

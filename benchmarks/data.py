@@ -66,6 +66,16 @@ class Workload:
         tgt = [n for b in self.batches for n in b.tgt_mask.sum(1).tolist()]
         return src, tgt
 
+    def padded_lengths(self) -> tuple[list[int], list[int]]:
+        """Source and decoder lengths with padding: every sentence as long as its batch."""
+        src = [b.src.shape[1] for b in self.batches for _ in range(b.batch_size)]
+        tgt = [b.tgt_in.shape[1] for b in self.batches for _ in range(b.batch_size)]
+        return src, tgt
+
+    def head(self, n: int) -> Workload:
+        """The first `n` batches."""
+        return Workload(self.name, self.batches[:n], self.vocab_size)
+
     def describe(self) -> str:
         sentences = sum(b.batch_size for b in self.batches)
         pad = 1 - self.real_tgt_tokens / self.padded_tgt_tokens

@@ -1,10 +1,10 @@
 """Peak memory of training steps, one model per fresh process.
 
 `python -m benchmarks.memory ours|nn [--preset small] [--precision fp32] [--device cpu]` builds
-the model and
-its optimizer, runs two training steps at the thread's shape (batch 32, source 128, target 64;
-the second step has Adam's state allocated) and prints one JSON line: the peak resident set
-size and the resident size just before the first step.
+the model and its optimizer (nn: nn.Transformer through our TrainStep, like for like), runs two
+training steps at the thread's shape (batch 32, source 128, target 64; the second step has
+Adam's state allocated) and prints one JSON line: the peak resident set size and the resident
+size just before the first step.
 
 The peak is read from `VmHWM` in /proc/self/status, which counts this process image only.
 `ru_maxrss` (also reported) is the same figure in a clean process, but Linux carries it over
@@ -25,7 +25,7 @@ import torch
 
 from aiayn.model import ModelConfig
 from benchmarks.data import VOCAB_SIZE, fixed_shape_workload
-from benchmarks.training import OursOptions, baseline_step, ours_step
+from benchmarks.training import OursOptions, baseline_same_step, ours_step
 
 MODELS = ("ours", "nn")
 
@@ -57,7 +57,7 @@ def measure(
     if model == "ours":
         run = ours_step(config, workload.batches, OursOptions(precision=precision), dev)
     else:
-        run = baseline_step(config, workload.batches, precision, dev)
+        run = baseline_same_step(config, workload.batches, precision, dev)  # like for like
     if dev.type == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated() / 2**20

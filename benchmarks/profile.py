@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--rows", type=int, default=20)
-    parser.add_argument("--nn", action="store_true", help="profile nn.Transformer instead")
+    parser.add_argument(
+        "--nn", action="store_true", help="profile nn.Transformer (same TrainStep) instead"
+    )
     args = parser.parse_args(argv)
     torch.set_flush_denormal(True)
     warnings.filterwarnings("ignore", message=".*enable_nested_tensor.*")
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     config = ModelConfig.small(workload.vocab_size, workload.vocab_size)
     torch.manual_seed(0)
     if args.nn:
-        run = training.baseline_step(config, workload.batches)
+        run = training.baseline_same_step(config, workload.batches)  # like for like
     else:
         run = training.ours_step(config, workload.batches)
     run()  # warm-up

@@ -8,6 +8,7 @@ from aiayn.training.distributed import DistInfo
 from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.progress import TrainResult
 from aiayn.training.schedule import NoamSchedule, noam_lr
+from aiayn.training.step import TrainStep, UpdateResult
 from aiayn.training.trainer import Trainer, ValidationHook
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "NoamSchedule",
     "TrainConfig",
     "TrainResult",
+    "TrainStep",
     "Trainer",
+    "UpdateResult",
     "ValidationHook",
     "label_smoothed_nll",
     "noam_lr",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from torch import Tensor
+
 
 @dataclass
 class TrainResult:
@@ -30,16 +32,22 @@ class TrainResult:
 
 
 class LossWindow:
-    """Running sums of the training loss between two log lines."""
+    """Running sums of the training loss between two log lines.
+
+    The losses may be device tensors (`step.UpdateResult`): they are summed where they are and
+    read only at `flush`, so that logging, not every update, waits for the device.
+    """
 
     def __init__(self) -> None:
-        self.loss = self.nll = self.tokens = 0.0
+        self.loss: float | Tensor = 0.0
+        self.nll: float | Tensor = 0.0
+        self.tokens = 0.0
         self.start = time.perf_counter()
 
-    def add(self, loss: float, nll: float, tokens: float) -> None:
+    def add(self, loss: float | Tensor, nll: float | Tensor, tokens: float) -> None:
         """Count one update's summed losses and target tokens."""
-        self.loss += loss
-        self.nll += nll
+        self.loss = self.loss + loss
+        self.nll = self.nll + nll
         self.tokens += tokens
 
     def flush(self, lr: float) -> dict[str, float]:
@@ -47,8 +55,8 @@ class LossWindow:
         seconds = max(time.perf_counter() - self.start, 1e-9)
         tokens = max(self.tokens, 1.0)
         record = {
-            "loss": self.loss / tokens,
-            "nll": self.nll / tokens,
+            "loss": float(self.loss) / tokens,
+            "nll": float(self.nll) / tokens,
             "lr": lr,
             "tokens": self.tokens,
             "tokens_per_s": self.tokens / seconds,

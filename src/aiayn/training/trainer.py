@@ -1,5 +1,8 @@
 """The training loop: token batches, label-smoothed loss, Adam with the paper's schedule.
 
+One update (forward, loss, backward, optimizer step) is `TrainStep` (step.py); this module
+drives it: batches, epochs, validation, checkpoints, logging.
+
 The trainer knows nothing of search or scoring. Validation beyond the loss (e.g. BLEU) comes in
 as hooks, callables `hook(model, epoch, step) -> {"bleu": 31.2}` run on the main process after
 each validation (as minGPT's trainer takes callbacks); the CLI plugs BLEU in.
@@ -22,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -33,13 +35,13 @@ from aiayn.training.checkpointing import Checkpointer
 from aiayn.training.config import TrainConfig
 from aiayn.training.distributed import DistInfo, all_reduce_sum, gather_objects
 from aiayn.training.interrupt import StopRequest
-from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.metrics import MetricsLog
 from aiayn.training.optim import make_optimizer
-from aiayn.training.precision import autocast, resolve_precision
+from aiayn.training.precision import resolve_precision
 from aiayn.training.progress import LossWindow, TrainResult, validation_line
 from aiayn.training.rng import rng_state, set_rng_state
 from aiayn.training.schedule import NoamSchedule
+from aiayn.training.step import TrainStep
 from aiayn.training.validation_loss import validation_loss
 
 log = logging.getLogger(__name__)
@@ -97,12 +99,23 @@ class Trainer:
         self.schedule = NoamSchedule(
             self.optimizer, model.config.d_model, config.warmup, config.lr_factor
         )
-        self.ddp: nn.Module | None = None
+        self.ddp: DistributedDataParallel | None = None
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.ddp = DistributedDataParallel(model, device_ids=ids)
         forward = self.ddp or model
-        self.forward: nn.Module = torch.compile(forward) if config.compile else forward
+        self.train_step = TrainStep(  # one update; the benchmark times this same object
+            model,
+            self.optimizer,
+            self.schedule,
+            label_smoothing=config.label_smoothing,
+            clip_norm=config.clip_norm,
+            precision=self.precision,
+            device=device,
+            dist=self.dist,
+            forward=torch.compile(forward) if config.compile else forward,
+            ddp=self.ddp,
+        )
         self.metrics = MetricsLog(run.path, enabled=self.dist.is_main)
         self.checkpoints = Checkpointer(run, model, config, self.dist)
         self.step = 0  # updates taken
@@ -122,58 +135,6 @@ class Trainer:
             # Adam's second moments of rarely-updated rows decay into subnormal floats, which
             # make CPU arithmetic several times slower.
             torch.set_flush_denormal(True)
-
-    # ------------------------------------------------------------------------------- one update
-
-    def _update(self, batches: list[Batch]) -> tuple[float, float, float, bool]:
-        """Forward/backward over the batches of one update, then one optimizer step.
-
-        Returns:
-            Global (summed over ranks) smoothed loss, NLL and target tokens, and whether any
-            rank was asked to stop (so that all stop after this same update).
-        """
-        self.model.train()
-        local = torch.zeros(4, dtype=torch.float64)
-        for i, batch in enumerate(batches):
-            batch = batch.to(self.device, non_blocking=True)
-            last = i == len(batches) - 1
-            # Gradients are averaged over ranks once per update, not per batch.
-            sync = (
-                self.ddp.no_sync()
-                if self.ddp is not None and not last
-                else contextlib.nullcontext()
-            )
-            with sync:
-                with autocast(self.precision, self.device):
-                    logits = self.forward(
-                        batch.src,
-                        batch.tgt_in,
-                        batch.src_mask,
-                        batch.tgt_mask,
-                        output_mask=batch.tgt_mask,  # the generator only sees real targets
-                    )
-                loss, nll = label_smoothed_nll(
-                    logits, batch.tgt_out[batch.tgt_mask], self.config.label_smoothing
-                )
-                loss.backward()
-            local[:3] += torch.tensor(
-                [loss.item(), nll.item(), batch.n_tgt_tokens], dtype=torch.float64
-            )
-        local[3] = float(self.stop.requested)
-        total = all_reduce_sum(local.to(self.device), self.dist).cpu()
-        n_tokens = total[2].item()
-        # The gradient of the summed loss, divided by the target tokens of the whole update over
-        # every rank: equal to one process on the same global batch. DDP already averaged over
-        # ranks (divided by world_size), so multiply that back.
-        scale = self.dist.world_size / max(n_tokens, 1.0)
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        torch._foreach_mul_(grads, scale)
-        if self.config.clip_norm > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
-        self.schedule.step()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return total[0].item(), total[1].item(), n_tokens, total[3].item() > 0
 
     def _groups(self) -> Iterator[list[Batch]]:
         """This epoch's remaining batches, `update_freq` at a time."""
@@ -350,7 +311,8 @@ class Trainer:
         epoch_start, epoch_tokens = time.perf_counter(), 0.0
         kinds: set[str] = set()
         for group in self._groups():
-            loss, nll, n, stop = self._update(group)
+            update = self.train_step(group, lambda: self.stop.requested)
+            loss, nll, n, stop = update.loss, update.nll, update.tokens, update.stop
             # A signal that came after the update's all-reduce is seen by every rank only at
             # the next update; a single process can stop right here.
             stop = stop or (self.stop.requested and not self.dist.enabled)
