@@ -79,7 +79,7 @@ class PrefixCache:
     def batch_size(self) -> int:
         return self.prefix.shape[0]
 
-    def reorder(self, indices: Tensor) -> PrefixCache:
+    def reorder(self, indices: Tensor, beams: int = 1) -> PrefixCache:
         indices = indices.to(self.prefix.device)
         return PrefixCache(self.memory[indices], self.src_padding[indices], self.prefix[indices])
 

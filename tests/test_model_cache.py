@@ -116,3 +116,38 @@ def test_reorder_under_autograd_equals_no_grad_and_passes_gradients() -> None:
     assert cached.keys() == reference.keys() and any("encoder" in name for name in cached)
     for name, grad in reference.items():
         torch.testing.assert_close(cached[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "explicit"])
+def test_beams_share_their_sentence_source_side_and_decode_as_copies_do(kernel: str) -> None:
+    """With `beams`, the cache keeps cross-attention K/V and the source mask once per sentence,
+    never copies them while beams move within their sentences, and decodes exactly as a cache
+    holding a copy per beam."""
+    model = tiny_model(attention_kernel=kernel)
+    src, src_mask = padded_batch([5, 3, 4], 40)
+    k = 3
+    expand = torch.arange(3).repeat_interleave(k)  # (9,) three beams per sentence
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        copies = model.init_cache(memory).reorder(expand)  # one row per beam, source side too
+        shared = model.init_cache(memory).reorder(expand, beams=k)
+        assert shared.batch_size == copies.batch_size == 9
+        assert shared.layers[0].cross_k.shape[0] == 3 and copies.layers[0].cross_k.shape[0] == 9
+        tokens = torch.randint(4, 50, (9, 1), generator=gen)
+        for _ in range(4):
+            want, copies = model.decode(tokens, None, copies)
+            got, shared = model.decode(tokens, None, shared)
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+            # Beams follow other beams of their own sentence, as beam search's do.
+            rows = expand * k + torch.randint(0, k, (9,), generator=gen)
+            cross = shared.layers[0].cross_k
+            copies, shared = copies.reorder(rows), shared.reorder(rows, beams=k)
+            assert shared.layers[0].cross_k is cross  # not copied
+            tokens = torch.randint(4, 50, (9, 1), generator=gen)
+        keep = torch.tensor([0, 1, 2, 6, 7, 8])  # sentence 1 is done
+        copies, shared = copies.reorder(keep), shared.reorder(keep, beams=k)
+        assert torch.equal(shared.src_mask, src_mask[[0, 2]])
+        want, _ = model.decode(tokens[keep], None, copies)
+        got, _ = model.decode(tokens[keep], None, shared)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

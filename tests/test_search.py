@@ -35,7 +35,7 @@ class PrefixCache:
     def batch_size(self) -> int:
         return self.prefixes.shape[0]
 
-    def reorder(self, indices: Tensor) -> PrefixCache:
+    def reorder(self, indices: Tensor, beams: int = 1) -> PrefixCache:
         self.reorders.append(indices.tolist())
         return PrefixCache(self.prefixes[indices], self.sentence[indices], self.reorders)
 
@@ -276,6 +276,11 @@ def test_batch_equals_each_sentence_alone(search: str) -> None:
     assert batched == alone
     # Finished sentences were dropped: the batch never grows and ends smaller than it started.
     sizes = model.batch_sizes
+    if search == "beam":
+        # The first step runs once per sentence (its beams are all the same BOS), then k rows
+        # per sentence still going (the sentence with max_len 1 ended at step 1).
+        assert sizes[:2] == [6, 5 * 3]
+        sizes = sizes[1:]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
 
 
@@ -303,7 +308,7 @@ def test_beam_drops_finished_sentences() -> None:
         max_len=torch.tensor([2, 5, 30]), beam_size=2,
     )  # fmt: skip
     sizes = model.batch_sizes
-    assert sizes[:2] == [6, 6]
+    assert sizes[:2] == [3, 6]  # step 1 once per sentence, then 2 beams each
     assert all(size <= 4 for size in sizes[2:])  # sentence 0 is out after step 2
     assert all(size <= 2 for size in sizes[5:])  # sentence 1 is out after step 5
 

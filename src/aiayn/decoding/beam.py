@@ -22,6 +22,8 @@ alpha = 0, lp = 1 and the bound is L itself). A tie does not count as entering, 
 scores the earlier finished hypothesis wins.
 
 Sentences that stop are dropped from the batch (`cache.reorder`), so later steps cost less.
+Every reorder tells the cache that its rows come in blocks of k per sentence (`beams=k`), so a
+cache may keep what depends on the source alone once per sentence (the Transformer's does).
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def beam_search(
     if batch == 0:
         return []
 
-    # Sentence b owns rows b*k .. b*k + k - 1 of the cache and of every (A*k, ...) tensor.
-    cache = cache.reorder(torch.arange(batch).repeat_interleave(k))
+    # Sentence b owns rows b*k .. b*k + k - 1 of every (A*k, ...) tensor, and of the cache
+    # after the first step: until then its k beams are the same BOS, so the first step runs
+    # once per sentence and its reorder expands the cache to k rows.
     sentence = torch.arange(batch)  # (A,) input position of each active sentence
     prefix = torch.full((batch * k, 1), bos_id, dtype=torch.long)  # (A*k, t) ids incl. BOS
     beam_log_prob = torch.full((batch, k), float("-inf"))  # (A, k)
@@ -94,12 +97,14 @@ def beam_search(
     step = 0
     while True:
         step += 1
-        log_probs, cache = model.step(prefix[:, -1:], cache)  # (A*k, V)
+        tokens = prefix[::k, -1:] if step == 1 else prefix[:, -1:]  # (A, 1) at step 1
+        log_probs, cache = model.step(tokens, cache)  # (A*k, V); (A, V) at step 1
         device = log_probs.device  # state follows the model (no-op moves after step 1)
         sentence, limit, prefix = sentence.to(device), limit.to(device), prefix.to(device)
         beam_log_prob, nth_best = beam_log_prob.to(device), nth_best.to(device)
         n_active, vocab = sentence.numel(), log_probs.shape[-1]
-        log_probs = log_probs.float().view(n_active, k, vocab)  # (A, k, V)
+        # (A, k, V); (A, 1, V) at step 1, broadcast below to beams that are all -inf but one.
+        log_probs = log_probs.float().view(n_active, -1, vocab)
 
         at_limit = limit == step  # (A,)
         if bool(at_limit.any()):
@@ -137,7 +142,7 @@ def beam_search(
             break
         # One reorder both follows the surviving beams and drops finished sentences.
         rows = (keep.unsqueeze(1) * k + live_beam[keep]).view(-1)  # (A'*k,)
-        cache = cache.reorder(rows)
+        cache = cache.reorder(rows // k if step == 1 else rows, beams=k)
         prefix = torch.cat([prefix[rows], live_token[keep].view(-1, 1)], dim=1)  # (A'*k, t+1)
         beam_log_prob, nth_best = live_log_prob[keep], nth_best[keep]
         sentence, limit = sentence[keep], limit[keep]

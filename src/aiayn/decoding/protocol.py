@@ -29,11 +29,14 @@ class Cache(Protocol):
         """How many rows the cache holds."""
         ...
 
-    def reorder(self, indices: Tensor) -> Cache:
+    def reorder(self, indices: Tensor, beams: int = 1) -> Cache:
         """Select, repeat or drop rows: row i of the result is row `indices[i]` of this cache.
 
         Args:
             indices: LongTensor of old row numbers, (B_new,).
+            beams: rows per sentence in the result; with beams > 1 each block of `beams`
+                consecutive indices comes from one sentence (beam search), so a cache may keep
+                per-sentence state once per sentence. A cache may ignore it.
 
         Returns:
             A cache with B_new rows. This one may be consumed: use the returned cache.

@@ -54,8 +54,9 @@ class OnnxCache:
         """Rows in the cache."""
         return self.src_mask.shape[0]
 
-    def reorder(self, indices: Tensor) -> OnnxCache:
-        """Rows `indices` of every array (select, repeat or drop rows)."""
+    def reorder(self, indices: Tensor, beams: int = 1) -> OnnxCache:
+        """Rows `indices` of every array (select, repeat or drop rows); `beams` is not used:
+        the step graph takes cross-attention keys/values per row."""
         rows = indices.cpu().numpy()
 
         def take(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:

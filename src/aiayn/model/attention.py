@@ -232,18 +232,29 @@ class CrossAttention(MultiHeadAttention):
     ) -> Tensor:
         """Attend from the decoder states `x` to the projected encoder output.
 
+        `x` may hold several rows per source sentence (beam search's beams: R = B x beams
+        consecutive rows per sentence) while `memory_kv` and `mask` hold one row per sentence.
+        The beams then attend as beams x T queries of their sentence's row: one product with
+        the sentence's keys, which are never copied per beam.
+
         Args:
             x: decoder states.
             memory_kv: keys and values from `project_memory`.
             mask: the source padding mask shaped (B, 1, 1, S), True = real token.
-            weights_out: if a list, the attention weights (B, H, T, S) are appended to it.
+            weights_out: if a list, the attention weights (B, H, beams x T, S) are appended.
 
         Returns:
             The attention output.
 
         Shape:
-            x: (B, T, D) -> (B, T, D)
+            x: (R, T, D), memory_kv: two (B, H, S, Dh) with R = B x beams -> (R, T, D)
         """
-        q = self.split_heads(self.q_proj(x))  # (B, H, T, Dh)
-        k, v = memory_kv
-        return self.attend(q, k, v, mask, False, weights_out)
+        q = self.split_heads(self.q_proj(x))  # (R, H, T, Dh)
+        k, v = memory_kv  # (B, H, S, Dh)
+        rows, b = q.shape[0], k.shape[0]
+        if rows == b:
+            return self.attend(q, k, v, mask, False, weights_out)
+        _, h, t, dh = q.shape
+        q = q.view(b, rows // b, h, t, dh).transpose(1, 2).reshape(b, h, rows // b * t, dh)
+        out = self.attend(q, k, v, mask, False, weights_out)  # (B, beams x T, D)
+        return out.view(rows, t, -1)  # (R, T, D): rows are (sentence, beam), as in x

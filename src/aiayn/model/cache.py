@@ -35,9 +35,10 @@ class LayerCache:
     """One decoder layer's cache.
 
     Attributes:
-        self_k: self-attention keys, preallocated (B, H, capacity, Dh); [:length] are filled.
+        self_k: self-attention keys, preallocated (R, H, capacity, Dh); [:length] are filled.
         self_v: self-attention values, same shape.
-        cross_k: cross-attention keys of the encoder output, (B, H, S, Dh), computed once.
+        cross_k: cross-attention keys of the encoder output, (B, H, S, Dh), computed once: one
+            row per sentence, shared by its R / B beams (see `DecoderCache`).
         cross_v: cross-attention values, same shape.
     """
 
@@ -46,8 +47,9 @@ class LayerCache:
     cross_k: Tensor
     cross_v: Tensor
 
-    def reorder(self, indices: Tensor, length: int) -> LayerCache:
-        """Rows `indices` of every tensor; only the first `length` cached positions are copied.
+    def reorder(self, rows: Tensor, sentences: Tensor | None, length: int) -> LayerCache:
+        """Self-attention rows `rows` (only the first `length` positions are copied) and
+        cross-attention rows `sentences` (None: the same sentences, kept without a copy).
 
         The self-attention buffers keep their capacity, but the unfilled tail is left
         uninitialised instead of copied: beam search reorders every step, and the tail of a
@@ -58,16 +60,18 @@ class LayerCache:
         written straight into them (`out=`, which autograd refuses), one copy fewer for search.
         """
         _, h, capacity, dh = self.self_k.shape
-        k = self.self_k.new_empty(len(indices), h, capacity, dh)
-        v = self.self_v.new_empty(len(indices), h, capacity, dh)
+        k = self.self_k.new_empty(len(rows), h, capacity, dh)
+        v = self.self_v.new_empty(len(rows), h, capacity, dh)
         if torch.is_grad_enabled() and (self.self_k.requires_grad or self.self_v.requires_grad):
-            k[:, :, :length] = self.self_k[:, :, :length].index_select(0, indices)
-            v[:, :, :length] = self.self_v[:, :, :length].index_select(0, indices)
+            k[:, :, :length] = self.self_k[:, :, :length].index_select(0, rows)
+            v[:, :, :length] = self.self_v[:, :, :length].index_select(0, rows)
         else:
-            torch.index_select(self.self_k[:, :, :length], 0, indices, out=k[:, :, :length])
-            torch.index_select(self.self_v[:, :, :length], 0, indices, out=v[:, :, :length])
+            torch.index_select(self.self_k[:, :, :length], 0, rows, out=k[:, :, :length])
+            torch.index_select(self.self_v[:, :, :length], 0, rows, out=v[:, :, :length])
+        if sentences is None:
+            return LayerCache(k, v, self.cross_k, self.cross_v)
         return LayerCache(
-            k, v, self.cross_k.index_select(0, indices), self.cross_v.index_select(0, indices)
+            k, v, self.cross_k.index_select(0, sentences), self.cross_v.index_select(0, sentences)
         )
 
     def grown(self, capacity: int, length: int) -> LayerCache:
@@ -88,15 +92,22 @@ class DecoderCache:
     step); the buffers double when full. A cache passed to `Transformer.decode` is consumed: keep
     using the one it returns.
 
+    Rows and sentences: the cache holds R = B x `beams` rows (what `decode` takes as its batch),
+    `beams` consecutive rows per sentence. What depends on the source alone (the cross-attention
+    keys/values and the source mask) is kept once per sentence, not once per row: the beams of a
+    sentence would hold identical copies, which beam search would otherwise copy at every step.
+
     Attributes:
         layers: one `LayerCache` per decoder layer.
         src_mask: True = real source token, (B, S).
         length: how many target positions are already cached.
+        beams: rows per sentence (1 unless `reorder` was given `beams`).
     """
 
     layers: tuple[LayerCache, ...]
     src_mask: Tensor
     length: int = 0
+    beams: int = 1
 
     @property
     def capacity(self) -> int:
@@ -106,20 +117,33 @@ class DecoderCache:
     @property
     def batch_size(self) -> int:
         """Rows in the cache (sentences x beams)."""
-        return self.src_mask.shape[0]
+        return self.src_mask.shape[0] * self.beams
 
-    def reorder(self, indices: Tensor) -> DecoderCache:
-        """Rows `indices` of everything held: self K/V, cross K/V and the source mask.
+    def reorder(self, indices: Tensor, beams: int = 1) -> DecoderCache:
+        """Rows `indices` of the cache: row i of the result is row `indices[i]` of this one.
 
         Args:
-            indices: LongTensor (B_new,) of old row numbers; rows may repeat (beam expansion) or
+            indices: LongTensor (R_new,) of old row numbers; rows may repeat (beam expansion) or
                 be dropped (finished sentences).
+            beams: rows per sentence in the result. With `beams` > 1 each block of `beams`
+                consecutive indices must come from one sentence (as beam search's do): its
+                source-side tensors are then selected once per block, and not copied at all
+                when the sentences stay the same.
         """
         indices = indices.to(self.src_mask.device)
+        if beams == 1 and self.beams == 1:
+            sentences: Tensor | None = indices
+        else:
+            sentences = indices[::beams] // self.beams  # (B_new,) the sentence of each block
+            unchanged = torch.arange(self.src_mask.shape[0], device=sentences.device)
+            if sentences.shape == unchanged.shape and bool((sentences == unchanged).all()):
+                sentences = None  # beams moved within their sentences only
+        src_mask = self.src_mask if sentences is None else self.src_mask.index_select(0, sentences)
         return DecoderCache(
-            tuple(layer.reorder(indices, self.length) for layer in self.layers),
-            self.src_mask.index_select(0, indices),
+            tuple(layer.reorder(indices, sentences, self.length) for layer in self.layers),
+            src_mask,
             self.length,
+            beams,
         )
 
     def with_room_for(self, n_new: int) -> DecoderCache:
