@@ -2,12 +2,14 @@
 
     python -m benchmarks.serve_load --run runs/en-de --clients 1 8 32 128 --requests 50 \
         [--compare-unbatched] [--split test_2016_flickr] [--data-dir DIR] [--json FILE] \
-        [--server-args "--threads 2 --max-wait-ms 10"]
+        [--server-args "--threads 2 --max-wait-ms 10"] [--backend ours ct2] [--ct2-model DIR]
 
 Starts `aiayn serve` on a free loopback port (and, with --compare-unbatched, a second time with
-`--max-batch-sentences 1`), then for each number of clients runs that many asyncio clients, each
-sending --requests requests of one sentence (the run's test sentences in turn) and waiting for
-each answer before sending the next. Everything is bounded: the requests, and the time of each
+`--max-batch-sentences 1`) for each --backend: `ours` serves the run, `ct2` its CTranslate2
+export (--ct2-model, or else the run exported to a temporary folder, float32). Then for each
+number of clients it runs that many asyncio clients, each sending --requests requests of one
+sentence (the run's test sentences in turn) and waiting for each answer before sending the
+next. Everything is bounded: the requests, and the time of each
 (--timeout-s). Reported per row: answers by status, requests lost (no answer at all),
 sentences/s, latency p50/p95/p99, and the mean number of requests per model call, read from the
 server's /metrics before and after the row.
@@ -26,10 +28,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,15 +163,21 @@ class Server:
 
 @contextmanager
 def start_server(
-    run: str | Path, args: Sequence[str] = (), log: str | Path | None = None, wait_s: float = 120
+    run: str | Path,
+    args: Sequence[str] = (),
+    log: str | Path | None = None,
+    wait_s: float = 120,
+    backend: str = "ours",
 ) -> Iterator[Server]:
-    """Start `aiayn serve --run RUN ARGS` on a free loopback port; stop it with SIGTERM after.
+    """Start `aiayn serve --run RUN ARGS` (or `--backend ct2 --model RUN ARGS`) on a free
+    loopback port; stop it with SIGTERM after.
 
     Args:
-        run: the run directory.
+        run: the run directory, or for the ct2 backend the export folder.
         args: more options of `aiayn serve`.
         log: where the server's output goes (default: a file beside nothing: the null device).
         wait_s: how long to wait for /health to say ready.
+        backend: "ours" or "ct2".
 
     Yields:
         The server, ready (GET /health answered 200).
@@ -178,7 +187,10 @@ def start_server(
     """
     port = free_port()
     log_path = Path(log) if log is not None else Path(os.devnull)
-    command = [sys.executable, "-m", "aiayn", "serve", "--run", str(run), "--port", str(port)]
+    model = (
+        ["--run", str(run)] if backend == "ours" else ["--backend", backend, "--model", str(run)]
+    )
+    command = [sys.executable, "-m", "aiayn", "serve", *model, "--port", str(port)]
     with open(log_path, "wb") as out:
         process = subprocess.Popen([*command, *args], stdout=out, stderr=subprocess.STDOUT)
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
@@ -242,7 +254,17 @@ def load_sentences(args: argparse.Namespace) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve_load", description=__doc__)
-    parser.add_argument("--run", required=True, help="run directory to serve")
+    parser.add_argument(
+        "--run", required=True, help="run directory to serve (and whose test sentences to send)"
+    )
+    parser.add_argument(
+        "--backend", nargs="+", choices=("ours", "ct2"), default=["ours"],
+        help="the backends to measure, one server each (default: ours)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ct2-model", type=Path,
+        help="the ct2 backend's export folder (default: the run exported to a temporary one)",
+    )  # fmt: skip
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--requests", type=int, default=50, help="requests per client")
     parser.add_argument("--timeout-s", type=float, default=120.0, help="per request")
@@ -260,22 +282,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def export_ct2(run: str | Path, folder: Path) -> Path:
+    """`aiayn export --run RUN --format ct2 --out FOLDER` (float32), for the ct2 backend."""
+    from aiayn.export import load_source, write_export
+    from aiayn.export.ct2 import write_ct2
+
+    source = load_source(run)
+    return write_export(folder, source, "ct2", lambda out: write_ct2(source, out))
+
+
+def measure(
+    server: AbstractContextManager[Server],
+    name: str,
+    sentences: list[str],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """Start `server`, run each --clients load against it, and return (and print) the rows."""
+    rows = []
+    with server as running:
+        for clients in args.clients:
+            result = asyncio.run(
+                run_load(running.url, sentences, clients, args.requests, args.timeout_s)
+            )
+            rows.append({"server": name, **result.row()})
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sentences = load_sentences(args)
-    servers = {"batched": shlex.split(args.server_args)}
+    modes = {"batched": shlex.split(args.server_args)}
     if args.compare_unbatched:
-        servers["unbatched"] = [*servers["batched"], "--max-batch-sentences", "1"]
+        modes["unbatched"] = [*modes["batched"], "--max-batch-sentences", "1"]
     rows = []
-    for name, server_args in servers.items():
-        log = args.log_dir / f"serve-{name}.log" if args.log_dir else None
-        with start_server(args.run, server_args, log=log) as server:
-            for clients in args.clients:
-                result = asyncio.run(
-                    run_load(server.url, sentences, clients, args.requests, args.timeout_s)
-                )
-                rows.append({"server": name, **result.row()})
-                print(table(rows[-1:]).splitlines()[-1], flush=True)
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+        models = {"ours": args.run}
+        if "ct2" in args.backend:
+            models["ct2"] = args.ct2_model or export_ct2(args.run, Path(tmp) / "ct2")
+        for backend in args.backend:
+            for mode, server_args in modes.items():
+                log = args.log_dir / f"serve-{backend}-{mode}.log" if args.log_dir else None
+                server = start_server(models[backend], server_args, log=log, backend=backend)
+                rows += measure(server, f"{backend} {mode}", sentences, args)
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps({"run": str(args.run), "rows": rows}, indent=1) + "\n")

@@ -1,10 +1,12 @@
-"""Builders shared by the server tests: an in-memory translator and an app served in-process."""
+"""Builders shared by the server tests: an in-memory translator, its CTranslate2 export, and an
+app served in-process."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +17,8 @@ from aiayn.data import SymbolTokenizer, Vocabularies
 from aiayn.data.tokenizer import BOS_ID, PAD_ID, UNK_ID
 from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.translator import Translator
+from aiayn.export import ExportSource, write_export
+from aiayn.export.ct2 import write_ct2
 
 
 def random_translator(beam_size: int = 1) -> Translator:
@@ -30,6 +34,13 @@ def random_translator(beam_size: int = 1) -> Translator:
     with torch.no_grad():
         model.generator.bias[[PAD_ID, UNK_ID, BOS_ID]] = -1e4
     return Translator(model, vocabs, DecodeConfig(beam_size=beam_size, max_len_offset=6))
+
+
+def export_ct2(translator: Translator, folder: Path) -> Path:
+    """`folder`: the translator's model and vocabularies as `aiayn export --format ct2` writes
+    them (float32), without a run on disk (export.json names the folder as run)."""
+    source = ExportSource(translator.model, translator.vocabs, translator.decode, folder, folder)
+    return write_export(folder, source, "ct2", lambda out: write_ct2(source, out))
 
 
 class Recording:

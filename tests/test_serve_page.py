@@ -1,6 +1,7 @@
 """The page of `aiayn serve` in a real browser (Debian's headless chromium, driven by selenium):
 typing translates, the heatmap has a cell per target x source subword and changes with the head,
-hovering a row lights up what it attends to, the tabs switch to self-attention."""
+hovering a row lights up what it attends to, the tabs switch to self-attention. On the ct2
+backend it translates and says, in place of the heatmap, that attention is not available."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from aiayn.export.ct2 import Ct2Translator
+from serve_helpers import export_ct2, random_translator
 
 # Debian's packages `chromium` and `chromium-driver` (.ci/run installs them): no browser can be
 # downloaded here, so selenium is given both paths and never looks for a driver of its own.
@@ -94,5 +98,32 @@ def test_the_page_translates_as_you_type_and_draws_every_head(
             driver.find_element(By.CSS_SELECTOR, '.tabs [data-kind="cross"]').click()
             assert driver.save_screenshot(str(tmp_path / "page.png"))
             assert (tmp_path / "page.png").stat().st_size > 10_000
+    finally:
+        driver.quit()
+
+
+@pytest.mark.slow  # a server process and a browser
+def test_on_the_ct2_backend_the_page_translates_and_says_attention_is_unavailable(
+    tmp_path: Path,
+) -> None:
+    folder = export_ct2(random_translator(), tmp_path / "ct2")
+    expected = Ct2Translator(folder).translate([SENTENCE], beam_size=1)[0]
+    assert expected  # so that waiting for it waits for an answer
+    driver = chromium()
+    try:
+        with start_server(folder, log=tmp_path / "serve.log", backend="ct2") as server:
+            driver.get(server.url)
+            wait = WebDriverWait(driver, 30)
+            driver.find_element(By.ID, "source").send_keys(SENTENCE)
+            wait.until(lambda d: d.find_element(By.ID, "translation").text == expected)
+            assert driver.find_element(By.ID, "status").get_attribute("class") != "error"
+            caption = driver.find_element(By.ID, "caption").text
+            assert caption.startswith("Not available for this backend: attention maps are not")
+            for hidden in ("heatmap-scroll", "layer", "head"):
+                assert not driver.find_element(By.ID, hidden).is_displayed(), hidden
+            Select(driver.find_element(By.ID, "beam")).select_by_value("4")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#alternatives li")) == 4)
+            assert driver.find_element(By.ID, "heatmap").get_attribute("data-rows") == "0"
+            assert driver.save_screenshot(str(tmp_path / "page.png"))
     finally:
         driver.quit()

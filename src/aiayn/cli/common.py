@@ -10,9 +10,12 @@ from aiayn.decoding.translator import Translator
 from aiayn.pipeline import resolve_device
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """--run, --checkpoint and --device: which trained model, on which device."""
-    p.add_argument("--run", required=True, type=Path, help="run directory from `aiayn train`")
+def add_run_options(p: argparse.ArgumentParser, run_required: bool = True) -> None:
+    """--run, --checkpoint and --device: which trained model, on which device (--run may be
+    optional where the command has another source of a model, as serve's --model)."""
+    p.add_argument(
+        "--run", required=run_required, type=Path, help="run directory from `aiayn train`"
+    )
     p.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the run's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
 

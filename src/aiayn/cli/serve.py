@@ -1,4 +1,10 @@
-"""`aiayn serve`: a trained run behind HTTP, with dynamic batching and the attention page."""
+"""`aiayn serve`: a trained run behind HTTP, with dynamic batching and the attention page.
+
+    aiayn serve --run runs/en-de                         # our model (--backend ours)
+    aiayn serve --backend ct2 --model exports/en-de-ct2  # its CTranslate2 export
+
+The backend is loaded before any port is bound, so a bad run or folder is a one-line error.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,16 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import torch
 
 from aiayn.cli.common import add_run_options, load_translator
 from aiayn.errors import UsageError
+from aiayn.pipeline import resolve_device
 from aiayn.serve import ServeConfig
+from aiayn.serve.backend import Backend
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +57,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "is no authentication: it binds to 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM "
         "stops taking requests, answers those in flight, then exits.",
     )
-    add_run_options(p)
+    p.add_argument(
+        "--backend", choices=("ours", "ct2"), default="ours",
+        help="ours: the run's model in PyTorch (--run); ct2: a CTranslate2 export of it "
+        "(--model), faster on the CPU, without attention maps (default: ours)",
+    )  # fmt: skip
+    add_run_options(p, run_required=False)
+    p.add_argument(
+        "--model", type=Path,
+        help="with --backend ct2: the folder written by `aiayn export --format ct2`",
+    )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free)")
     p.add_argument(
@@ -95,7 +113,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--threads", type=positive(int),
-        help="torch threads for decoding (default: torch's choice, usually the cores)",
+        help="threads for decoding: torch's (ours) or CTranslate2's intra_threads (ct2) "
+        "(default: the engine's choice)",
     )  # fmt: skip
     p.set_defaults(handler=run)
 
@@ -111,7 +130,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the run, then serve it until Ctrl-C or SIGTERM."""
+    """Load the model (before binding any port), then serve it until Ctrl-C or SIGTERM."""
     try:
         import uvicorn
 
@@ -134,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
         max_n_best=args.max_n_best,
         max_attention_tokens=args.max_attention_tokens,
     )
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    translator = load_translator(args)
+    translator = load_backend(args)
     if not is_loopback(args.host):
         log.warning(
             "bound to %s: anyone who can reach this address can use the server, which has no "
@@ -151,6 +168,38 @@ def run(args: argparse.Namespace) -> int:
     server.run()
     print("aiayn serve: stopped", file=sys.stderr)
     return 0
+
+
+def load_backend(args: argparse.Namespace) -> Backend:
+    """The engine the options name: our Translator for a run, or Ct2Translator for an export.
+
+    Raises:
+        UsageError: options of the other backend, or the model missing.
+        RunError, CheckpointError, ExportError: a run or export folder that cannot be loaded.
+    """
+    if args.backend == "ours":
+        if args.model is not None:
+            raise UsageError("--model is for --backend ct2; --backend ours serves --run DIR")
+        if args.run is None:
+            raise UsageError("--run DIR is required (or --backend ct2 --model EXPORT_DIR)")
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        return load_translator(args)
+    if args.run is not None or args.checkpoint is not None:
+        raise UsageError(
+            "--backend ct2 serves an export folder: give --model EXPORT_DIR (from "
+            "`aiayn export --format ct2`), not --run or --checkpoint"
+        )
+    if args.model is None:
+        raise UsageError(
+            "--backend ct2 needs --model EXPORT_DIR (from `aiayn export --format ct2`)"
+        )
+    device = resolve_device(args.device)
+    if device.index not in (None, 0):
+        raise UsageError(f"--device {args.device}: --backend ct2 runs on cpu or cuda (GPU 0)")
+    from aiayn.export.ct2 import Ct2Translator
+
+    return Ct2Translator(args.model, device=device.type, threads=args.threads or 0)
 
 
 def stopped(signum: int, frame: FrameType | None) -> None:

@@ -26,7 +26,7 @@ from aiayn.decoding.hypothesis import Hypothesis
 from aiayn.decoding.quantization import quantize
 from aiayn.decoding.stepper import start
 from aiayn.errors import ConfigError
-from aiayn.model import AttentionWeights, ModelConfigError, Transformer
+from aiayn.model import AttentionWeights, ModelConfig, ModelConfigError, Transformer
 from aiayn.runs import RunDir, RunError, load_weights
 from aiayn.typed_config import from_mapping
 
@@ -120,6 +120,15 @@ class Translator:
         load_weights(path, model, config)
         vocabs = Vocabularies.load(run.path)
         return cls(quantize(model, quantization), vocabs, decode)
+
+    # Why `attention` cannot answer, or None: our model gives every layer's and head's weights
+    # (other engines, e.g. Ct2Translator, say why they cannot).
+    attention_unavailable: str | None = None
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The model's config: its layers, heads and sizes."""
+        return self.model.config
 
     def _encode(self, text: str) -> list[int]:
         """Source ids, ending with EOS for vocabularies whose model was trained so (Marian)."""

@@ -3,6 +3,9 @@
     app = create_app(Translator.from_run("runs/en-de"), ServeConfig())
     uvicorn.run(app, host="127.0.0.1", port=8000)   # what `aiayn serve` does
 
+Any `Backend` serves: our `Translator`, or `Ct2Translator` on a CTranslate2 export, which has
+no attention maps (/v1/attention answers 501 with its reason, and /v1/info says so).
+
 The app owns a `Batcher`: started with the app, it warms the model up with one translation
 (/health answers 503 until then), and at shutdown it finishes what is queued before it stops.
 Every request body is read with a size cap and checked before it reaches the queue; an answer
@@ -12,6 +15,7 @@ to a request is JSON, an error `{"error": "..."}` with a 4xx or 503/504 status.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +29,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from aiayn.decoding.translator import Translator
+from aiayn.serve.backend import Backend
 from aiayn.serve.batcher import Batcher, QueueFull, ShuttingDown
 from aiayn.serve.config import ServeConfig
 from aiayn.serve.metrics import ServerMetrics
@@ -48,23 +52,22 @@ class ClientGone(Exception):
     """The client closed the connection before its answer was ready."""
 
 
-def create_app(translator: Translator, config: ServeConfig | None = None) -> FastAPI:
+def create_app(translator: Backend, config: ServeConfig | None = None) -> FastAPI:
     """A FastAPI app serving `translator` with dynamic batching.
 
     Args:
-        translator: the loaded model and vocabularies (e.g. `Translator.from_run`).
+        translator: the engine: our `Translator` (e.g. `Translator.from_run`) or a
+            `Ct2Translator`.
         config: batching, queue and request limits; default `ServeConfig()`.
 
     Returns:
         The app; run it with uvicorn (its lifespan starts and drains the batcher).
     """
     config = config or ServeConfig()
-    # One model call may hold the whole batch the batcher collected.
-    serving = Translator(
-        translator.model,
-        translator.vocabs,
-        replace(translator.decode, max_tokens=config.max_batch_tokens),
-    )
+    # The same engine and model, with a batch budget of its own: one model call may hold the
+    # whole batch the batcher collected.
+    serving = copy.copy(translator)
+    serving.decode = replace(translator.decode, max_tokens=config.max_batch_tokens)
     metrics = ServerMetrics()
     batcher = Batcher(serving, config, metrics)
     health: dict[str, Any] = {"status": "starting"}
@@ -133,6 +136,8 @@ def create_app(translator: Translator, config: ServeConfig | None = None) -> Fas
     @app.post("/v1/attention")
     async def attention(request: Request) -> Response:
         async def work(body: bytes) -> dict[str, Any]:
+            if serving.attention_unavailable is not None:
+                raise RequestError(501, serving.attention_unavailable)
             text = parse_attention(body, config)
             n = len(serving.vocabs.src.encode(text))
             if n == 0:
@@ -152,13 +157,15 @@ def create_app(translator: Translator, config: ServeConfig | None = None) -> Fas
 
     @app.get("/v1/info")
     async def info() -> dict[str, Any]:
-        """The run's default search and the server's limits (the page reads them)."""
-        model = serving.model.config
+        """The run's default search, the model's shape, whether attention maps are available
+        (null) or why not, and the server's limits (the page reads them)."""
+        model = serving.model_config
         return {
             "beam": serving.decode.beam_size,
             "alpha": serving.decode.alpha,
             "layers": {"encoder": model.n_encoder_layers, "decoder": model.n_decoder_layers},
             "heads": model.n_heads,
+            "attention_unavailable": serving.attention_unavailable,
             "limits": {
                 "max_chars": config.max_chars,
                 "max_sentences": config.max_sentences,

@@ -3,9 +3,10 @@
 Requests wait in a bounded queue. A single worker takes the oldest one and lets others with the
 same search settings join it until the batch holds `max_batch_sentences` sentences or
 `max_batch_tokens` source tokens x beams, or the first has waited `max_wait_ms`; then it
-decodes them all with one `Translator.translate_full` call in a worker thread (so the event
-loop goes on accepting and answering requests) and gives each request exactly its own
-translations. Requests with other settings keep their place in the queue for a later batch.
+decodes them all with one `translate_full` call of the backend (ours or CTranslate2) in a
+worker thread (so the event loop goes on accepting and answering requests) and gives each
+request exactly its own translations. Requests with other settings keep their place in the
+queue for a later batch.
 
 A busy server batches by itself: while one batch decodes, the next fills up.
 """
@@ -22,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aiayn.decoding.translator import Translation, Translator
+from aiayn.decoding.translator import Translation
+from aiayn.serve.backend import Backend
 from aiayn.serve.config import ServeConfig
 from aiayn.serve.metrics import ServerMetrics
 from aiayn.serve.requests import DecodeSettings
@@ -63,7 +65,8 @@ class Batcher:
     """Collects requests into batches and decodes them one batch at a time.
 
     Args:
-        translator: the model; only the worker thread calls it.
+        translator: the engine (`Backend`: ours or CTranslate2); only the worker thread calls
+            it.
         config: the batch budget and the queue bound.
         metrics: where batch sizes, queue depth and token counts go.
 
@@ -71,7 +74,7 @@ class Batcher:
     drain at shutdown.
     """
 
-    def __init__(self, translator: Translator, config: ServeConfig, metrics: ServerMetrics) -> None:
+    def __init__(self, translator: Backend, config: ServeConfig, metrics: ServerMetrics) -> None:
         self.translator = translator
         self.config = config
         self.metrics = metrics
@@ -118,7 +121,7 @@ class Batcher:
         return await self._submit(Job(texts, settings, src_tokens, self._future()), timeout_s)
 
     async def attention(self, text: str, timeout_s: float | None = None) -> tuple[Any, Timings]:
-        """`Translator.attention` of one sentence, run alone in the queue's order.
+        """The backend's `attention` of one sentence, run alone in the queue's order.
 
         Raises:
             QueueFull, ShuttingDown, TimeoutError: as `translate`.

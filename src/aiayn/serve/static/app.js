@@ -64,7 +64,8 @@
     try {
       const [translated, attention] = await Promise.all([
         postJSON("/v1/translate", { text, beam, n_best: nBest }),
-        postJSON("/v1/attention", { text }),
+        // A backend without attention maps (CTranslate2) answers 501: not asked at all.
+        state.info.attention_unavailable ? null : postJSON("/v1/attention", { text }),
       ]);
       if (seq !== state.seq) return; // the text changed while we waited
       showTranslation(translated.translations[0]);
@@ -120,7 +121,9 @@
   function drawHeatmap() {
     const grid = $("heatmap");
     grid.replaceChildren();
-    $("caption").textContent = CAPTIONS[state.kind];
+    $("caption").textContent = state.info.attention_unavailable
+      ? `Not available for this backend: ${state.info.attention_unavailable}`
+      : CAPTIONS[state.kind];
     const att = state.attention;
     if (!att) {
       state.matrix = null;
@@ -201,6 +204,8 @@
     option(head, "average", "average of heads");
     for (let h = 0; h < state.info.heads; h++) option(head, h, `${h + 1} of ${state.info.heads}`);
     fillLayers();
+    // Without attention maps the section keeps only its caption, which says why.
+    $("attention-section").classList.toggle("unavailable", !!state.info.attention_unavailable);
     drawHeatmap();
 
     $("source").addEventListener("input", schedule);
