@@ -158,6 +158,32 @@ def test_attention_has_every_layer_and_head_for_the_translation() -> None:
     asyncio.run(scenario())
 
 
+def test_attention_of_a_given_translation() -> None:
+    """The target rows are the given translation's subwords (not the model's own), and a
+    translation of the wrong type or over the limits is refused naming the key."""
+    translator = random_translator()
+    app = create_app(translator, ServeConfig(max_attention_tokens=10))
+    given = "9 8 7 6 5 4"
+    assert translator.translate(["3 1 4"])[0] != given  # the model would not write it
+
+    async def scenario() -> None:
+        async with in_process(app) as client:
+            answer = await client.post(
+                "/v1/attention", json={"text": "3 1 4", "translation": given}
+            )
+            assert answer.status_code == 200, answer.text
+            found = answer.json()
+            assert found["source"] == ["3", "1", "4"]
+            assert found["target"] == ["<s>", *given.split()]
+            assert all(len(head) == 7 for heads in found["cross"] for head in heads)
+            wrong = await client.post("/v1/attention", json={"text": "3", "translation": 5})
+            assert wrong.status_code == 422 and "translation must be a string" in wrong.text
+            long = await client.post("/v1/attention", json={"text": "3", "translation": "1 " * 11})
+            assert long.status_code == 413 and "translation has 11 subwords" in long.text
+
+    asyncio.run(scenario())
+
+
 def test_each_app_has_its_own_metrics_and_serves_the_page() -> None:
     first, second = create_app(random_translator()), create_app(random_translator())
 

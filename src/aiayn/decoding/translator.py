@@ -182,8 +182,16 @@ class Translator:
         return [t.text for t in self.translate_full(texts, beam_size=beam_size, alpha=alpha)]
 
     @torch.no_grad()
-    def attention(self, text: str) -> tuple[AttentionWeights, list[str], list[str]]:
-        """Translate one sentence and return every attention weight of that pair.
+    def attention(
+        self, text: str, translation: str | None = None
+    ) -> tuple[AttentionWeights, list[str], list[str]]:
+        """Translate one sentence (or take the given translation) and return every attention
+        weight of that pair.
+
+        Args:
+            text: the source sentence.
+            translation: the target sentence to draw; default: the translation with the run's
+                search settings. Cut to the model's positions if longer.
 
         Returns:
             The weights (batch of one), the source subwords and the decoder-input subwords
@@ -192,8 +200,13 @@ class Translator:
         src_ids = self._encode(text)
         if not src_ids:
             raise ValueError("cannot draw attention for an empty sentence")
-        best = self.translate_full([text])[0].hypotheses[0].tokens
         tgt = self.vocabs.tgt
+        if translation is None:
+            best = self.translate_full([text])[0].hypotheses[0].tokens
+        else:
+            best = tgt.encode(translation)
+            if self.model.config.positional == "learned":
+                best = best[: self.model.config.max_positions - 1]  # BOS takes a position
         src = torch.tensor([src_ids], device=self.device)
         tgt_in = torch.tensor([[tgt.bos_id, *best]], device=self.device)
         # Every decoder input is real, the start token too (a Marian model starts from its pad).

@@ -138,18 +138,22 @@ def create_app(translator: Backend, config: ServeConfig | None = None) -> FastAP
         async def work(body: bytes) -> dict[str, Any]:
             if serving.attention_unavailable is not None:
                 raise RequestError(501, serving.attention_unavailable)
-            text = parse_attention(body, config)
+            text, translation = parse_attention(body, config)
             n = len(serving.vocabs.src.encode(text))
             if n == 0:
                 raise RequestError(422, "text has no source subwords to attend to")
-            if n > config.max_attention_tokens:
-                raise RequestError(
-                    413,
-                    f"text has {n} subwords; the limit for attention is "
-                    f"{config.max_attention_tokens}",
-                )
+            lengths = {"text": n}
+            if translation is not None:
+                lengths["translation"] = len(serving.vocabs.tgt.encode(translation))
+            for key, count in lengths.items():
+                if count > config.max_attention_tokens:
+                    raise RequestError(
+                        413,
+                        f"{key} has {count} subwords; the limit for attention is "
+                        f"{config.max_attention_tokens}",
+                    )
             (weights, src_pieces, tgt_pieces), timings = await batcher.attention(
-                text, config.timeout_s
+                text, translation, config.timeout_s
             )
             return attention_json(weights, src_pieces, tgt_pieces, timings)
 

@@ -47,7 +47,10 @@ class Backend(Protocol):
         """One `Translation` per input, in input order, with `n_best` scored hypotheses."""
         ...
 
-    def attention(self, text: str) -> tuple[AttentionWeights, list[str], list[str]]:
-        """Every attention weight of the sentence's translation, its source and target subwords
-        (called only where `attention_unavailable` is None)."""
+    def attention(
+        self, text: str, translation: str | None = None
+    ) -> tuple[AttentionWeights, list[str], list[str]]:
+        """Every attention weight of the sentence and its translation (the given one, else the
+        backend's own), its source and target subwords (called only where
+        `attention_unavailable` is None)."""
         ...

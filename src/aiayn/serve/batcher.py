@@ -59,6 +59,7 @@ class Job:
     src_tokens: int  # source tokens of all its sentences
     future: asyncio.Future[Any]
     arrived: float = field(default_factory=time.perf_counter)
+    translation: str | None = None  # an attention request's given translation, if any
 
 
 class Batcher:
@@ -120,14 +121,18 @@ class Batcher:
         src_tokens = sum(len(src.encode(t)) for t in texts)
         return await self._submit(Job(texts, settings, src_tokens, self._future()), timeout_s)
 
-    async def attention(self, text: str, timeout_s: float | None = None) -> tuple[Any, Timings]:
-        """The backend's `attention` of one sentence, run alone in the queue's order.
+    async def attention(
+        self, text: str, translation: str | None = None, timeout_s: float | None = None
+    ) -> tuple[Any, Timings]:
+        """The backend's `attention` of one sentence (and its given translation, if any), run
+        alone in the queue's order.
 
         Raises:
             QueueFull, ShuttingDown, TimeoutError: as `translate`.
         """
         src_tokens = len(self.translator.vocabs.src.encode(text))
-        return await self._submit(Job([text], None, src_tokens, self._future()), timeout_s)
+        job = Job([text], None, src_tokens, self._future(), translation=translation)
+        return await self._submit(job, timeout_s)
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -219,7 +224,10 @@ class Batcher:
         settings = batch[0].settings
         try:
             if settings is None:
-                result = await self._in_thread(self.translator.attention, batch[0].texts[0])
+                job = batch[0]
+                result = await self._in_thread(
+                    self.translator.attention, job.texts[0], job.translation
+                )
                 results: list[Any] = [result]
             else:
                 texts = [t for job in batch for t in job.texts]

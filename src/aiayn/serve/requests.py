@@ -97,18 +97,28 @@ def parse_translate(body: bytes, limits: ServeConfig, defaults: DecodeConfig) ->
     return TranslateRequest(texts, DecodeSettings(beam, float(alpha), n_best))
 
 
-def parse_attention(body: bytes, limits: ServeConfig) -> str:
-    """Check a /v1/attention body, `{"text": str}`; the sentence.
+def parse_attention(body: bytes, limits: ServeConfig) -> tuple[str, str | None]:
+    """Check a /v1/attention body, `{"text": str, "translation": str?}`; the sentence and the
+    translation to draw (None: the server translates it).
 
     Raises:
         RequestError: naming the key and the limit or type it breaks.
     """
     value = parse_body(body)
-    check_keys(value, ("text",))
+    check_keys(value, ("text", "translation"))
     text = value.get("text")
     if not isinstance(text, str):
         raise RequestError(422, f"text must be a string, got {json_type(text)}")
-    return parse_texts(text, limits)[0]
+    translation = value.get("translation")
+    if translation is not None:
+        if not isinstance(translation, str):
+            raise RequestError(422, f"translation must be a string, got {json_type(translation)}")
+        if len(translation) > limits.max_chars:
+            raise RequestError(
+                413,
+                f"translation has {len(translation)} characters; the limit is {limits.max_chars}",
+            )
+    return parse_texts(text, limits)[0], translation
 
 
 def parse_texts(text: Any, limits: ServeConfig) -> list[str]:

@@ -51,9 +51,9 @@ def attention_json(
     """The /v1/attention answer.
 
     `source` are the source subwords, `target` the decoder inputs (BOS, then the subwords of
-    the translation with the run's default search): row i of `cross` and `decoder_self` is the
-    decoder at input i, predicting target token i + 1. Each weight list is
-    [layer][head][query][key].
+    the given translation, else of the translation with the run's default search): row i of
+    `cross` and `decoder_self` is the decoder at input i, predicting target token i + 1. Each
+    weight list is [layer][head][query][key].
     """
 
     def nested(layers: list[Any]) -> list[Any]:

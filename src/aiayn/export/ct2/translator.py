@@ -275,7 +275,9 @@ class Ct2Translator:
     # Why `attention` cannot answer (the server says so instead of calling it).
     attention_unavailable: str | None = ATTENTION_UNAVAILABLE
 
-    def attention(self, text: str) -> tuple[AttentionWeights, list[str], list[str]]:
+    def attention(
+        self, text: str, translation: str | None = None
+    ) -> tuple[AttentionWeights, list[str], list[str]]:
         """Every attention weight of a translation: not available with CTranslate2.
 
         Raises:
