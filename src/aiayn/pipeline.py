@@ -24,17 +24,25 @@ from aiayn.data import (
 )
 from aiayn.errors import ConfigError
 from aiayn.model import ModelConfig, Transformer
-from aiayn.resuming import check_unedited, fingerprint, resume_changes
-from aiayn.runs import RunDir, RunError, atomic_write_json, atomic_write_text, step_checkpoints
+from aiayn.resuming import fingerprint, resume_changes
+from aiayn.run_sharing import (
+    has_checkpoints,
+    resumed_config,
+    shared_vocabularies,
+    tokenizer_saved,
+)
+from aiayn.runs import RunDir, RunError, atomic_write_json, atomic_write_text
 from aiayn.runs.layout import provenance
 from aiayn.training import DistInfo, Trainer, TrainResult, ValidationHook
 from aiayn.training.distributed import (
     barrier,
     choose_device,
     init_distributed,
+    join,
     process_info,
     shutdown,
 )
+from aiayn.training.lost_rank import LostRankWatch
 from aiayn.training.precision import device_description, resolve_precision
 from aiayn.training.rng import rank_seed
 
@@ -90,22 +98,6 @@ def check_lengths(pairs: Sequence[IdPair], model_config: ModelConfig) -> None:
         )
 
 
-def saved_config(out: str | Path) -> RunConfig:
-    """The config of the run in `out`, checked against the fingerprint run.json recorded.
-
-    Raises:
-        RunError: `out` holds no run.
-        ConfigError: its config.yaml was edited in a field that defines the run.
-    """
-    run = RunDir(Path(out))
-    if not run.config_file.exists():
-        raise RunError(f"cannot --resume: {run.path} holds no run (no config.yaml)")
-    config = RunConfig.load(run.config_file)
-    recorded = run.info().get("config_fingerprint") if run.info_file.exists() else None
-    check_unedited(config, recorded, str(run.config_file))
-    return config
-
-
 def prepare(
     config: RunConfig | None,
     out: str | Path,
@@ -132,27 +124,29 @@ def prepare(
         ConfigError: a resumed run asked to change a field that defines it.
     """
     run = RunDir(Path(out))
-    has_checkpoints = bool(step_checkpoints(run.checkpoints))
+    # Only global rank 0 reads the run directory; the others learn from it (run_sharing.py).
+    dist = process_info()
+    join(dist)
+    trained = has_checkpoints(run, dist)
     changes: dict[str, tuple[Any, Any]] = {}
     if resume:
-        saved = saved_config(run.path)
+        saved = resumed_config(run.path)
         if config is None:
             config = saved
         changes = resume_changes(saved, config)
-    elif has_checkpoints:
+    elif trained:
         raise RunError(
             f"{run.path} already holds a trained run; pass --resume to continue it or choose "
             "another --out"
         )
     if config is None:
         raise ValueError("prepare needs a config unless it resumes a run")
-    dist = process_info()
     device = choose_device(config.train.device, dist)
-    init_distributed(device, dist)
+    dist = init_distributed(device, dist, config.train.dist_timeout)
     torch.manual_seed(config.train.seed)
 
     corpus = load_corpus(config.data)
-    tokenizer_ready = (run.path / "tokenizer").is_dir() and (resume or has_checkpoints)
+    tokenizer_ready = tokenizer_saved(run, dist) and (resume or trained)
     if dist.is_main and not tokenizer_ready:
         vocabs = build_vocabularies(
             corpus.train,
@@ -164,8 +158,7 @@ def prepare(
         )
         run.path.mkdir(parents=True, exist_ok=True)
         vocabs.save(run.path)
-    barrier(dist)
-    vocabs = Vocabularies.load(run.path)
+    vocabs = shared_vocabularies(run, dist)
     model_config = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
     train_ids = encode_pairs(corpus.train, vocabs)
     valid_ids = encode_pairs(corpus.valid, vocabs)
@@ -230,18 +223,25 @@ def train(
     """Prepare a run (see `prepare`) and train it to the end of its schedule, or to a stop.
 
     Under torchrun every process calls this; the process group is left when it returns.
+
+    Raises:
+        LostRankError: under torchrun, another rank died or stopped answering.
     """
-    prepared = prepare(config, out, resume=resume, hook_factory=hook_factory)
-    try:
-        result = prepared.trainer.fit()
-        if prepared.dist.is_main:
-            prepared.run.update_info(
-                trained_steps=result.steps,
-                trained_epochs=result.epochs,
-                train_seconds=round(result.seconds, 1),
-                train_tokens_per_second=round(result.tokens_per_second, 1),
-                last_valid=result.last_valid,
-            )
-    finally:
-        shutdown(prepared.dist)
+    # A rank that dies or hangs raises LostRankError on the others (training/lost_rank.py).
+    with LostRankWatch(process_info(), Path(out)) as watch:
+        prepared = prepare(config, out, resume=resume, hook_factory=hook_factory)
+        watch.info, watch.step = prepared.dist, prepared.trainer.step
+        try:
+            result = prepared.trainer.fit()
+            if prepared.dist.is_main:
+                prepared.run.update_info(
+                    trained_steps=result.steps,
+                    trained_epochs=result.epochs,
+                    train_seconds=round(result.seconds, 1),
+                    train_tokens_per_second=round(result.tokens_per_second, 1),
+                    last_valid=result.last_valid,
+                )
+        finally:
+            watch.step = prepared.trainer.step
+            shutdown(prepared.dist)
     return prepared, result

@@ -32,6 +32,7 @@ RESUMABLE: frozenset[str] = frozenset(
         "train.keep_last",
         "train.average_last",
         "train.average_over",
+        "train.dist_timeout",
         "decode.beam_size",
         # Where the Multi30k files are, not what they hold: a run moved to another machine
         # resumes with --data-dir. (Different text would also change the batches per epoch,

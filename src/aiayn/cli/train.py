@@ -23,8 +23,9 @@ from aiayn.decoding.translator import Translator
 from aiayn.errors import UsageError
 from aiayn.evaluation.validation import exact_match, make_bleu_hook
 from aiayn.model import PRESETS
-from aiayn.pipeline import saved_config, train
+from aiayn.pipeline import train
 from aiayn.resuming import resume_changes
+from aiayn.run_sharing import resumed_config
 from aiayn.training import ValidationHook
 from aiayn.training.distributed import process_info
 
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     """Train, then show what the model learned on a few validation sentences."""
     out = args.out or DEFAULT_OUT
     if args.resume:
-        saved = saved_config(out)
+        saved = resumed_config(out)  # rank 0 reads it; under torchrun the others learn it
         config = build_config(args, base=saved)
         # Refused here, before any data is read, if the options change what the run is.
         for key, (old, new) in sorted(resume_changes(saved, config).items()):

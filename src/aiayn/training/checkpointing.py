@@ -26,9 +26,16 @@ from aiayn.runs import (
 from aiayn.runs.checkpoint import step_dir_name
 from aiayn.runs.retention import describe_kind
 from aiayn.training.config import TrainConfig
-from aiayn.training.distributed import DistInfo, barrier, broadcast_object
+from aiayn.training.distributed import (
+    DistInfo,
+    barrier,
+    broadcast_object,
+    broadcast_tensors_,
+    on_main,
+)
 from aiayn.training.metrics import plot_curves
 from aiayn.training.resume import load_newest_intact
+from aiayn.training.state_broadcast import broadcast_state
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +94,28 @@ class Checkpointer:
     def load_latest(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Load the newest intact step checkpoint into the model (every rank the same one).
 
+        Only the main process reads the run directory: the others receive the weights, the
+        trainer state and meta.json from it, so they need not see the run directory at all.
+
         Returns:
             Its trainer state and meta.json, or None if the run has no step checkpoint.
 
         Raises:
             CheckpointError: every step checkpoint is damaged.
         """
-        found = None
-        if self.dist.is_main:  # only the main process moves damaged folders aside
+
+        def read() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            # Only the main process reads, and moves damaged folders aside.
             found = load_newest_intact(self.run.checkpoints, self._load)
-        name = broadcast_object(None if found is None else found[0].name, self.dist)
-        if name is None:
+            return None if found is None else (found[1], read_meta(found[0]))
+
+        loaded = on_main(read, self.dist)
+        meta = broadcast_object(None if loaded is None else loaded[1], self.dist)
+        if meta is None:
             return None
-        path = self.run.checkpoints / str(name)
-        state = found[1] if found is not None else self._load(path)
-        return state, read_meta(path)
+        broadcast_tensors_(list(self.model.state_dict().values()), self.dist)
+        state = broadcast_state(None if loaded is None else loaded[0], self.dist)
+        return state, meta
 
     def finish(self) -> None:
         """Average the last counted checkpoints if asked, name the default one, draw curves."""

@@ -44,6 +44,9 @@ class TrainConfig:
     #   validation by `aiayn train`'s hook; 0 = loss only (the trainer itself never translates)
     log_every: int = 50  # log training metrics every N updates
     progress: bool = True  # show a progress bar
+    dist_timeout: float = 1800.0  # under torchrun: seconds a rank waits for the others in a
+    #   collective before it stops with an error (a hung rank; a dead one is seen at once).
+    #   Must exceed the longest time rank 0 works alone: validation BLEU, checkpoint writes
 
     def __post_init__(self) -> None:
         check_types(self, "train")
@@ -65,6 +68,8 @@ class TrainConfig:
             raise ConfigError(
                 f"train.max_sentences must be at least 1 or null, got {self.max_sentences}"
             )
+        if self.dist_timeout <= 0:
+            raise ConfigError(f"train.dist_timeout must be > 0 seconds, got {self.dist_timeout}")
         if self.valid_bleu < 0:
             raise ConfigError(f"train.valid_bleu must be >= 0, got {self.valid_bleu}")
         if self.average_over not in AVERAGE_OVER:

@@ -102,7 +102,7 @@ class Trainer:
         self.ddp: DistributedDataParallel | None = None
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.ddp = DistributedDataParallel(model, device_ids=ids)
+            self.ddp = DistributedDataParallel(model, ids, process_group=self.dist.group)
         forward = self.ddp or model
         self.train_step = TrainStep(  # one update; the benchmark times this same object
             model,
