@@ -188,7 +188,7 @@ def test_multi30k_runs_default_to_test_2016_and_val(multi30k: Path) -> None:
     # Exactly what training validated on: data.max_valid_pairs applies.
     valid = load_corpus(config).valid
     assert list(zip(val.sources, val.references, strict=True)) == valid and len(valid) == 30
-    with pytest.raises(UsageError, match="--lang fr: the Multi30k references of this run are"):
+    with pytest.raises(UsageError, match="--lang fr: the multi30k references of this run are"):
         evaluation_data(config, lang="fr")
     with pytest.raises(UsageError, match="--split val and --src-file"):
         evaluation_data(config, split="val", src_file="a", ref_file="b")

@@ -236,3 +236,25 @@ def test_every_archive_is_pinned() -> None:
         assert len(archive.digest) == lengths[archive.algorithm]
         assert int(archive.digest, 16) >= 0 and archive.published_by
     assert [a.algorithm for a in wmt14.ARCHIVES.values()].count("sha256") == 3
+
+
+def test_a_wmt14_run_is_scored_on_newstest2014_and_validated_on_newstest2013(
+    fake: FakeWmt14, tmp_path: Path
+) -> None:
+    from aiayn.evaluation.scoring_data import evaluation_data, tuning_data, validation_data
+
+    folder = tmp_path / "wmt14"
+    folder.mkdir()
+    for part in ("newstest2013", "newstest2014"):  # no training archives: none are read
+        shutil.copy(fake.archive(part), folder)
+    config = DataConfig(corpus="wmt14", data_dir=str(folder), max_valid_pairs=100)
+    test = evaluation_data(config)
+    assert (test.name, len(test), test.run_validation) == ("newstest2014.de-en", 1000, False)
+    assert test.references[0] == normalised(fake.newstest2014[0][1])
+    valid = validation_data(config)
+    assert (valid.name, len(valid), valid.run_validation) == ("newstest2013.de-en", 100, True)
+    assert "at most 100 by data.max_valid_pairs" in valid.description
+    assert tuning_data(config).sources == valid.sources
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    assert len(evaluation_data(config, data_dir=moved)) == 1000  # --data-dir applies to WMT14
