@@ -58,7 +58,7 @@ def normalised(text: str) -> str:
 class FakeWmt14:
     """The archives under `root` (as the host serves them) and what they hold, de-en."""
 
-    def __init__(self, multi30k: Path, root: Path, n_train: int) -> None:
+    def __init__(self, multi30k: Path, root: Path, n_train: int, n_test: int | None = None) -> None:
         self.root = root
         train = load_multi30k("train", "de", "en", data_dir=multi30k, download=False)[:n_train]
         third = len(train) // 3
@@ -70,7 +70,7 @@ class FakeWmt14:
         self.newstest2013 = load_multi30k("val", "de", "en", data_dir=multi30k, download=False)
         self.newstest2014 = load_multi30k(
             "test_2016_flickr", "de", "en", data_dir=multi30k, download=False
-        )
+        )[:n_test]
         for part, member in wmt14.TRAIN_PARTS.items():
             pairs = self.parts[part]
             decoy = member.replace("de-en", "fr-en").format(lang="fr")
