@@ -132,7 +132,10 @@ def test_evaluate_scores_a_files_run_on_its_validation_files(
     assert "scoring on the run's validation data (" in out and "valid.src" in out, out
     assert "sentences: 7" in out
     assert "exact match" not in out  # real text: exact match is not reported
+    assert "compounds split" not in out  # the paper's WMT14 BLEU only when asked (or WMT14)
     assert len((files_run / "translations" / "valid.src.hyp").read_text().splitlines()) == 7
+    assert main(["evaluate", "--run", str(files_run), "--beam", "1", "--compound-split"]) == 0
+    assert "BLEU (tokenised, cased, compounds split ##AT##-##AT##" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["evaluate", "tune"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import time
@@ -17,6 +18,7 @@ from aiayn.data import DataConfig, DataError, load_corpus, load_wmt14, read_sgm,
 from aiayn.data.archives import extract_members
 from aiayn.data.sgm import parse_sgm_lines
 from aiayn.errors import ConfigError
+from aiayn.evaluation.scoring_data import evaluation_data, tuning_data, validation_data
 
 N_TRAIN = 600
 
@@ -138,8 +140,6 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(host: FakeWmt14, tmp_pa
 
 
 def test_a_pinned_sha256_replaces_the_built_in_check(host: FakeWmt14, tmp_path: Path) -> None:
-    import hashlib
-
     real = hashlib.sha256(host.archive("newstest2014").read_bytes()).hexdigest()
     pins = tmp_path / "SHA256SUMS"
     pins.write_text(f"# mine\n{real}  test-full.tgz\n", encoding="utf-8")
@@ -241,8 +241,6 @@ def test_every_archive_is_pinned() -> None:
 def test_a_wmt14_run_is_scored_on_newstest2014_and_validated_on_newstest2013(
     fake: FakeWmt14, tmp_path: Path
 ) -> None:
-    from aiayn.evaluation.scoring_data import evaluation_data, tuning_data, validation_data
-
     folder = tmp_path / "wmt14"
     folder.mkdir()
     for part in ("newstest2013", "newstest2014"):  # no training archives: none are read

@@ -21,6 +21,7 @@ import aiayn.data.wmt14 as wmt14
 from aiayn.cli import build_parser, main
 from aiayn.cli.train import build_config
 from aiayn.config import RunConfig
+from aiayn.resuming import identity_fields, resume_changes
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASE, BIG = CONFIGS / "wmt14_en_de_base.yaml", CONFIGS / "wmt14_en_de_big.yaml"
@@ -122,3 +123,13 @@ def test_the_scaled_down_recipe_end_to_end(
     # scorings see it.
     assert paper > 1.0 and sacre > 1.0 and chrf > 12.0, out
     print(trained + out)  # pytest -s shows the figures the docs quote
+
+
+def test_pinned_checksums_are_not_part_of_a_runs_identity() -> None:
+    # A resumed run may pin checksums, and runs recorded before the field existed keep the
+    # fingerprint they were started with.
+    config = RunConfig.load(BASE)
+    pinned = config.replace("data", checksum_file="SHA256SUMS")
+    assert identity_fields(pinned) == identity_fields(config)
+    assert "data.checksum_file" not in identity_fields(config)
+    assert resume_changes(config, pinned) == {"data.checksum_file": (None, "SHA256SUMS")}

@@ -210,7 +210,9 @@ def _advice(folder: Path, archive: Archive) -> str:
     )
 
 
-def _ensure(folder: Path, part: str, members: list[str], download: bool, pins: dict) -> None:
+def _ensure(
+    folder: Path, part: str, members: list[str], download: bool, pins: dict[str, str]
+) -> None:
     """Make ``folder/<member>`` exist for each member: extract from the archive, download it."""
     missing = [m for m in members if not (folder / m).exists()]
     if not missing:
