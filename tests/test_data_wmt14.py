@@ -71,6 +71,9 @@ def test_extract_members_names_a_missing_member(tmp_path: Path) -> None:
     assert "training/other.txt" in message and message.endswith("; pass --data-dir")
     assert (out / "de").read_bytes() == b"x\n"  # what was there is complete
     assert sorted(p.name for p in out.iterdir()) == ["de"]  # no temporary files
+    tgz(archive, {"./training/europarl-v7.de-en.en": b"z\n"})  # a "./" prefix is the same name
+    extract_members(archive, {"training/europarl-v7.de-en.en": out / "en"})
+    assert (out / "en").read_bytes() == b"z\n"
     (tmp_path / "bad.tgz").write_bytes(b"\x1f\x8bnot a tar")
     with pytest.raises(DataError, match="not a readable tar archive"):
         extract_members(tmp_path / "bad.tgz", {"x": out / "x"})

@@ -47,8 +47,9 @@ def extract_members(archive: Path, members: Mapping[str, Path], advice: str = ""
     try:
         with tarfile.open(archive, mode="r:*") as tar:
             for info in tar:
-                seen.append(info.name)
-                target = wanted.pop(info.name, None)
+                name = info.name.removeprefix("./")  # some tools write "./training/..."
+                seen.append(name)
+                target = wanted.pop(name, None)
                 if target is None:
                     continue
                 source = tar.extractfile(info) if info.isfile() else None
