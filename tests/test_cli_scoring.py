@@ -132,7 +132,10 @@ def test_evaluate_scores_a_files_run_on_its_validation_files(
     assert "scoring on the run's validation data (" in out and "valid.src" in out, out
     assert "sentences: 7" in out
     assert "exact match" not in out  # real text: exact match is not reported
+    assert "compounds split" not in out  # the paper's WMT14 BLEU only when asked (or WMT14)
     assert len((files_run / "translations" / "valid.src.hyp").read_text().splitlines()) == 7
+    assert main(["evaluate", "--run", str(files_run), "--beam", "1", "--compound-split"]) == 0
+    assert "BLEU (tokenised, cased, compounds split ##AT##-##AT##" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["evaluate", "tune"])
@@ -188,7 +191,7 @@ def test_multi30k_runs_default_to_test_2016_and_val(multi30k: Path) -> None:
     # Exactly what training validated on: data.max_valid_pairs applies.
     valid = load_corpus(config).valid
     assert list(zip(val.sources, val.references, strict=True)) == valid and len(valid) == 30
-    with pytest.raises(UsageError, match="--lang fr: the Multi30k references of this run are"):
+    with pytest.raises(UsageError, match="--lang fr: the multi30k references of this run are"):
         evaluation_data(config, lang="fr")
     with pytest.raises(UsageError, match="--split val and --src-file"):
         evaluation_data(config, split="val", src_file="a", ref_file="b")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import http.server
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.http_helpers import QuietHandler, serve
 
 import aiayn.data.multi30k as m30k
 from aiayn.data import (
@@ -86,12 +85,7 @@ def test_every_split_language_has_checksums() -> None:
 # --- downloads, from a local stand-in for the upstream repository ---------------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-
-class _TruncatingHandler(_QuietHandler):
+class _TruncatingHandler(QuietHandler):
     """Promises more bytes than it sends, then hangs up: a download cut off midway."""
 
     def do_GET(self) -> None:
@@ -99,21 +93,6 @@ class _TruncatingHandler(_QuietHandler):
         self.send_header("Content-Length", "100000")
         self.end_headers()
         self.wfile.write(b"\x1f\x8b" + b"x" * 5000)
-
-
-def _serve(root: Path, handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    class Handler(handler):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[misc]
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -131,7 +110,7 @@ def upstream(multi30k: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def serve_upstream(upstream: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for url in _serve(upstream, _QuietHandler):
+    with serve(upstream) as url:
         monkeypatch.setattr(m30k, "MULTI30K_BASE_URL", url)
         yield upstream
 
@@ -169,7 +148,7 @@ def test_download_checksum_mismatch_leaves_nothing(serve_upstream: Path, tmp_pat
 def test_download_cut_off_midway_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for url in _serve(tmp_path, _TruncatingHandler):
+    with serve(tmp_path, _TruncatingHandler) as url:
         monkeypatch.setattr(m30k, "MULTI30K_BASE_URL", url)
         dest = tmp_path / "cache"
         with pytest.raises(DataError, match=r"could not download val\.de\.gz .*more expected"):

@@ -38,6 +38,9 @@ RESUMABLE: frozenset[str] = frozenset(
         # resumes with --data-dir. (Different text would also change the batches per epoch,
         # which the data position in the checkpoint refuses.)
         "data.data_dir",
+        # How downloads are checked, not what they hold; and, being outside the fingerprint,
+        # runs recorded before the field existed keep theirs.
+        "data.checksum_file",
     }
 )
 """The `section.key` fields a resumed run may change."""

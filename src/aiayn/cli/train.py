@@ -101,11 +101,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     data = p.add_argument_group("data")
-    data.add_argument("--corpus", choices=("task", "multi30k", "files", "tsv"))
+    data.add_argument("--corpus", choices=("task", "multi30k", "wmt14", "files", "tsv"))
     data.add_argument("--task", choices=TASKS, help="built-in synthetic task (default: reverse)")
     data.add_argument("--src", help="Multi30k source language: en, de, fr, cs")
     data.add_argument("--tgt", help="Multi30k target language")
-    data.add_argument("--data-dir", help="folder with the Multi30k files (else downloaded)")
+    data.add_argument(
+        "--data-dir", help="folder with the Multi30k or WMT14 files (else downloaded)"
+    )
     data.add_argument("--src-file", help="training source file (plain or .gz)")
     data.add_argument("--tgt-file", help="training target file, aligned line by line")
     data.add_argument("--valid-src-file", help="validation source (else a held-out slice)")

@@ -1,7 +1,7 @@
 """aiayn.data: text in, batches of ids out.
 
-Corpora (Multi30k, any parallel text files, synthetic tasks), cleaning, subword and symbol
-vocabularies, length-bucketed token batching and collation. Imports no model code.
+Corpora (Multi30k, WMT14 en-de, any parallel text files, synthetic tasks), cleaning, subword
+and symbol vocabularies, length-bucketed token batching and collation. Imports no model code.
 
 Typical use::
 
@@ -31,6 +31,7 @@ from aiayn.data.multi30k import (
 )
 from aiayn.data.sampler import TokenBatchSampler
 from aiayn.data.sentencepiece_tokenizer import SentencePieceTokenizer
+from aiayn.data.sgm import read_sgm
 from aiayn.data.symbol_tokenizer import SymbolTokenizer
 from aiayn.data.synthetic import TASKS, make_task
 from aiayn.data.text_files import Pair, read_lines, read_parallel, read_tsv
@@ -51,6 +52,7 @@ from aiayn.data.vocab import (
     encode_pairs,
     load_tokenizer,
 )
+from aiayn.data.wmt14 import WMT14_LANGUAGES, WMT14_SPLITS, load_wmt14, wmt14_dir
 
 __all__ = [
     "BOS_ID",
@@ -67,6 +69,8 @@ __all__ = [
     "SPLIT_LANGUAGES",
     "TASKS",
     "UNK_ID",
+    "WMT14_LANGUAGES",
+    "WMT14_SPLITS",
     "Batch",
     "Collator",
     "Corpus",
@@ -91,10 +95,13 @@ __all__ = [
     "load_multi30k",
     "load_multi30k_tok_reference",
     "load_tokenizer",
+    "load_wmt14",
     "make_task",
     "multi30k_dir",
     "read_lines",
     "read_parallel",
+    "read_sgm",
     "read_tsv",
     "split_holdout",
+    "wmt14_dir",
 ]

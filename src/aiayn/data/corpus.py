@@ -9,28 +9,30 @@ from aiayn.data.errors import DataError
 from aiayn.data.multi30k import load_multi30k
 from aiayn.data.synthetic import TASKS, make_task
 from aiayn.data.text_files import Pair, read_parallel, read_tsv
+from aiayn.data.wmt14 import WMT14_LANGUAGES, load_wmt14
 from aiayn.errors import ConfigError
 from aiayn.typed_config import check_types
 
 IMPORTED = "imported"
 """The corpus of a run made by `aiayn import-hf`: a model trained elsewhere, no data of its own."""
-CORPORA = ("task", "multi30k", "files", "tsv", IMPORTED)
+CORPORA = ("task", "multi30k", "wmt14", "files", "tsv", IMPORTED)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where the parallel text comes from and how it is cut into subwords."""
 
-    # "task" (synthetic), "multi30k", "files" (two aligned files), "tsv", or "imported" (a run
-    # made by `aiayn import-hf`, which has no training data)
+    # "task" (synthetic), "multi30k", "wmt14" (the paper's en-de data), "files" (two aligned
+    # files), "tsv", or "imported" (a run made by `aiayn import-hf`, which has no training data)
     corpus: str = "task"
     task: str = "reverse"  # synthetic task: copy, reverse, sort or add
     task_train_size: int = 20000  # synthetic training examples
     task_valid_size: int = 500  # synthetic validation examples (disjoint from training)
     task_max_len: int = 12  # longest synthetic sequence (symbols; for add: digits per operand)
-    src_lang: str = "de"  # Multi30k source language (en, de, fr, cs)
-    tgt_lang: str = "en"  # Multi30k target language
-    data_dir: str | None = None  # folder with the Multi30k files; else $AIAYN_DATA_DIR or cache
+    src_lang: str = "de"  # Multi30k source language (en, de, fr, cs); WMT14: de or en
+    tgt_lang: str = "en"  # Multi30k / WMT14 target language
+    data_dir: str | None = None  # folder with the Multi30k (or WMT14) files; else a cache folder
+    checksum_file: str | None = None  # WMT14: sha256sum-style pins replacing built-in checks
     train_split: str = "train"  # Multi30k split to train on
     valid_split: str = "val"  # Multi30k split to validate on
     src_file: str | None = None  # corpus "files": training source file (plain or .gz)
@@ -67,6 +69,10 @@ class DataConfig:
             raise ConfigError("give both data.valid_src_file and data.valid_tgt_file, or neither")
         if self.corpus == "tsv" and not self.tsv:
             raise ConfigError("data.corpus 'tsv' needs data.tsv")
+        if self.corpus == "wmt14" and {self.src_lang, self.tgt_lang} != set(WMT14_LANGUAGES):
+            raise ConfigError(
+                f"data.corpus 'wmt14' is de-en or en-de, got {self.src_lang}-{self.tgt_lang}"
+            )
         if self.subword not in ("unigram", "bpe"):
             raise ConfigError(f"data.subword must be 'unigram' or 'bpe', got {self.subword!r}")
 
@@ -80,8 +86,8 @@ class DataConfig:
         """A short description, for logs."""
         if self.corpus == "task":
             return f"task:{self.task}"
-        if self.corpus == "multi30k":
-            return f"multi30k:{self.src_lang}-{self.tgt_lang}"
+        if self.corpus in ("multi30k", "wmt14"):
+            return f"{self.corpus}:{self.src_lang}-{self.tgt_lang}"
         if self.corpus == IMPORTED:
             return IMPORTED
         return f"{self.corpus}:{self.tsv or self.src_file}"
@@ -126,6 +132,11 @@ def load_corpus(config: DataConfig) -> Corpus:
         load = dict(src_lang=config.src_lang, tgt_lang=config.tgt_lang, data_dir=config.data_dir)
         train = load_multi30k(config.train_split, **load)
         valid = load_multi30k(config.valid_split, **load)
+    elif config.corpus == "wmt14":
+        load = dict(src_lang=config.src_lang, tgt_lang=config.tgt_lang, data_dir=config.data_dir)
+        load["checksum_file"] = config.checksum_file
+        train = load_wmt14("train", **load)
+        valid = load_wmt14("newstest2013", **load)
     else:
         if config.corpus == "tsv":
             assert config.tsv is not None

@@ -27,8 +27,9 @@ def download_file(
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
     advice: str = "",
+    algorithm: str = "sha256",
 ) -> Path:
-    """Download ``url`` to ``dest``, checking its SHA-256 before it appears under that name.
+    """Download ``url`` to ``dest``, checking its digest before it appears under that name.
 
     The bytes go to a temporary file in ``dest``'s folder, which is renamed onto ``dest``
     (``os.replace``, atomic on one file system) only once the checksum matches. So ``dest``
@@ -39,9 +40,12 @@ def download_file(
     Args:
         url: Where to download from.
         dest: The file to create; its folder is created if needed.
-        sha256: The expected SHA-256 of the downloaded bytes, as 64 hex digits.
+        sha256: The expected digest of the downloaded bytes in hex (SHA-256 unless
+            ``algorithm`` says otherwise).
         timeout: Seconds to wait for the server at each step (connect, each read).
         advice: A sentence appended to error messages, saying what the user can do instead.
+        algorithm: A ``hashlib`` algorithm name: "sha256", or "md5" where that is all the
+            publisher gives (some WMT test archives).
 
     Returns:
         ``dest``.
@@ -62,7 +66,7 @@ def download_file(
         raise DataError(f"cannot write {dest.name} into {dest.parent} ({e}){tail}") from None
     logger.info("downloading %s to %s", url, dest)
     try:
-        digest = hashlib.sha256()
+        digest = hashlib.new(algorithm)
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 expected = resp.headers.get("Content-Length")
@@ -85,7 +89,7 @@ def download_file(
         actual = digest.hexdigest()
         if actual != sha256.lower():
             raise DataError(
-                f"checksum mismatch for {dest.name} downloaded from {url}: expected sha256 "
+                f"checksum mismatch for {dest.name} downloaded from {url}: expected {algorithm} "
                 f"{sha256}, got {actual}; the download is corrupt or the file changed "
                 f"upstream{tail}"
             )

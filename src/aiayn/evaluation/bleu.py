@@ -7,6 +7,10 @@ Two ways to score the same translations, for two audiences:
 - `tokenized_bleu`: the multimodal-MT literature's number, BLEU of lowercased, Moses-tokenised
   hypotheses against Multi30k's `*.lc.norm.tok.<lang>` references on whitespace tokens, as
   `multi-bleu.perl` computes it. Use it to compare with published Multi30k tables.
+- `compound_split_bleu`: the WMT14 en-de papers' number ("Attention Is All You Need", GNMT,
+  ConvS2S), cased BLEU of Moses-tokenised text with hyphenated compounds split
+  (`##AT##-##AT##`), as tensor2tensor's get_ende_bleu.sh computes it. Use it to compare with
+  the paper's 27.3 / 28.4.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from sacrebleu.metrics import BLEU, CHRF, BLEUScore
 
 from aiayn.data import DataError
-from aiayn.evaluation.literature_tok import literature_tokenize
+from aiayn.evaluation.literature_tok import compound_split_tokenize, literature_tokenize
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,38 @@ def tokenized_bleu(hyps: Sequence[str], refs_tok: Sequence[str], lang: str) -> B
     """
     _check_counts(hyps, refs_tok)
     hyps_tok = [literature_tokenize(h, lang) for h in hyps]
+    return multi_bleu(hyps_tok, refs_tok)
+
+
+def compound_split_bleu(hyps: Sequence[str], refs: Sequence[str], lang: str) -> BLEUScore:
+    """The paper's WMT14 BLEU: cased, Moses-tokenised, compounds split, then multi-bleu.
+
+    Hypotheses and references both go through `compound_split_tokenize` (as get_ende_bleu.sh
+    treats the decodes and the tokenised gold targets); BLEU is then `multi_bleu`.
+
+    Args:
+        hyps: system outputs, detokenised and cased.
+        refs: raw, cased references (e.g. newstest2014's), one per hypothesis.
+        lang: the target language code, which selects the Moses rules.
+
+    Returns:
+        sacreBLEU's score object: `.score` (0-100), `.precisions`, `.bp`, `.format()`.
+
+    Raises:
+        DataError: if the counts differ or both are empty.
+    """
+    _check_counts(hyps, refs)
+    return multi_bleu(
+        [compound_split_tokenize(h, lang) for h in hyps],
+        [compound_split_tokenize(r, lang) for r in refs],
+    )
+
+
+def multi_bleu(hyps_tok: Sequence[str], refs_tok: Sequence[str]) -> BLEUScore:
+    """Corpus BLEU on whitespace tokens, unsmoothed and cased, as `multi-bleu.perl` computes it.
+
+    A corpus with no matching n-grams of some order scores 0.
+    """
     # force=True: the input is tokenised on purpose; don't warn that it looks tokenised.
     bleu = BLEU(tokenize="none", smooth_method="none", force=True)
-    return bleu.corpus_score(hyps_tok, [list(refs_tok)])
+    return bleu.corpus_score(list(hyps_tok), [list(refs_tok)])

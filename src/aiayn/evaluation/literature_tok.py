@@ -27,6 +27,7 @@ which silently changes every other `MosesPunctNormalizer` in the process.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from sacremoses import MosesPunctNormalizer, MosesTokenizer
@@ -59,3 +60,54 @@ def literature_tokenize(text: str, lang: str) -> str:
     return tokenizer.tokenize(
         normalized, escape=True, aggressive_dash_splits=False, return_str=True
     )
+
+
+# tensor2tensor's get_ende_bleu.sh splits compounds with `perl -ple 's{(\S)-(\S)}{...}g'` on
+# bytes: \S is any byte but ASCII white space. Left to right, without overlap, so "a-b-c"
+# becomes "a ##AT##-##AT## b-c", as in Perl.
+_COMPOUND = re.compile(r"([^ \t\n\r\f\v])-([^ \t\n\r\f\v])")
+
+
+@lru_cache(maxsize=16)
+def _cased_moses(lang: str) -> tuple[MosesPunctNormalizer, MosesTokenizer]:
+    return MosesPunctNormalizer(lang=lang), MosesTokenizer(lang=lang)
+
+
+def split_compounds(tokenized: str) -> str:
+    """Put hyphenated compounds in the ##AT## form: ``rich-text`` -> ``rich ##AT##-##AT## text``.
+
+    Args:
+        tokenized: one Moses-tokenised sentence.
+
+    Returns:
+        The sentence with every ``X-Y`` (X, Y not white space) split as get_ende_bleu.sh does.
+    """
+    return _COMPOUND.sub(r"\1 ##AT##-##AT## \2", tokenized)
+
+
+def compound_split_tokenize(text: str, lang: str) -> str:
+    """The WMT14 en-de papers' BLEU tokenisation (tensor2tensor's get_ende_bleu.sh), cased.
+
+    ``replace-unicode-punctuation.perl | tokenizer.perl -l LANG`` (escaping on, no aggressive
+    hyphen splitting), then `split_compounds`. "Attention Is All You Need" and the papers it
+    compares with (GNMT, ConvS2S) report multi-bleu.perl on this form of hypotheses and
+    references.
+
+    Args:
+        text: one detokenised sentence, without newlines.
+        lang: language code for the Moses rules.
+
+    Returns:
+        The tokenised, compound-split sentence.
+
+    Raises:
+        ValueError: if `text` holds a line break.
+    """
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"compound_split_tokenize expects one line, got a line break in {text!r}")
+    normalizer, tokenizer = _cased_moses(lang)
+    replaced = normalizer.replace_unicode_punct(text)
+    tokens = tokenizer.tokenize(
+        replaced, escape=True, aggressive_dash_splits=False, return_str=True
+    )
+    return split_compounds(tokens)

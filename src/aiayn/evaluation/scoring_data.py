@@ -33,48 +33,21 @@ from aiayn.data import (
     DataConfig,
     DataError,
     Pair,
+    clean_pairs,
     load_corpus,
     load_multi30k,
     load_multi30k_tok_reference,
+    load_wmt14,
     read_lines,
 )
 from aiayn.errors import UsageError
-from aiayn.evaluation.report import EvaluationReport, evaluate_translations
+from aiayn.evaluation.report import Scorecard, evaluate_translations
 from aiayn.evaluation.validation import exact_match
 
 DEFAULT_TEST_SPLIT = "test_2016_flickr"
 """The Multi30k split `evaluate` scores a Multi30k run on unless given another."""
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """The scores of one set of translations.
-
-    Attributes:
-        report: sacreBLEU, chrF and tokenised BLEU.
-        exact_match: percentage of translations identical to their reference.
-        show_exact_match: whether exact match is worth showing (synthetic tasks).
-    """
-
-    report: EvaluationReport
-    exact_match: float
-    show_exact_match: bool
-
-    def metrics(self) -> dict[str, float]:
-        """The numbers by name: bleu_tok_lc, sacrebleu, chrf, exact_match (all 0-100)."""
-        return {
-            "bleu_tok_lc": self.report.bleu_tok_lc,
-            "sacrebleu": self.report.sacre.bleu,
-            "chrf": self.report.sacre.chrf,
-            "exact_match": self.exact_match,
-        }
-
-    def lines(self) -> list[str]:
-        """Human-readable lines for the CLI."""
-        lines = self.report.lines()
-        if self.show_exact_match:
-            lines.insert(1, f"exact match: {self.exact_match:.2f}%")
-        return lines
+WMT14_TEST_SET, WMT14_VALID_SET = "newstest2014", "newstest2013"
+"""What `evaluate` scores a WMT14 run on, and what it validated (and `tune` tunes) on."""
 
 
 @dataclass(frozen=True)
@@ -112,13 +85,19 @@ class ScoringData:
             self, sources=self.sources[:n], references=self.references[:n], tok_references=tok
         )
 
-    def score(self, hypotheses: Sequence[str]) -> Scorecard:
+    def score(self, hypotheses: Sequence[str], compound_split: bool = False) -> Scorecard:
         """Score translations of `sources`, one per source, in order.
+
+        Args:
+            hypotheses: one detokenised translation per source.
+            compound_split: also compute the WMT14 papers' compound-split BLEU.
 
         Raises:
             ValueError: if the number of hypotheses differs from the number of references.
         """
-        report = evaluate_translations(hypotheses, self.references, self.lang, self.tok_references)
+        report = evaluate_translations(
+            hypotheses, self.references, self.lang, self.tok_references, compound_split
+        )
         return Scorecard(report, exact_match(hypotheses, self.references), self.show_exact_match)
 
 
@@ -136,12 +115,13 @@ def evaluation_data(
     Args:
         config: the run's data config (config.yaml's `data:`).
         split: a Multi30k split; only for a Multi30k run whose languages it has. Default:
-            test_2016_flickr for a Multi30k run, the run's validation data for any other.
+            test_2016_flickr for a Multi30k run, newstest2014 (full) for a WMT14 run, the
+            run's validation data for any other.
         src_file: your own source file (with `ref_file`).
         ref_file: its references, aligned line by line.
         lang: target language for tokenised BLEU (default: the run's `data.tgt_lang`);
             Multi30k references fix it to the run's target language.
-        data_dir: the folder of the Multi30k files (default: the run's).
+        data_dir: the folder of the Multi30k or WMT14 files (default: the run's).
 
     Returns:
         The sentences, references and scoring language.
@@ -153,6 +133,9 @@ def evaluation_data(
     config = _checked(config, split, src_file, ref_file, data_dir)
     if split is None and src_file is None and config.corpus == "multi30k":
         split = DEFAULT_TEST_SPLIT
+    if split is None and src_file is None and config.corpus == "wmt14":
+        _check_lang(config, lang)
+        return _wmt14(config, WMT14_TEST_SET, limit=None, validation=False)
     return _select(config, split, src_file, ref_file, lang)
 
 
@@ -197,8 +180,8 @@ def validation_data(config: DataConfig, lang: str | None = None) -> ScoringData:
     """The run's own validation pairs, as `load_corpus(config).valid` gives them.
 
     For Multi30k only the validation split is read (not the training set) and its shipped
-    tokenised references are used when on disk; other corpora go through `load_corpus` (no
-    vocabulary is built).
+    tokenised references are used when on disk; for WMT14 only newstest2013; other corpora go
+    through `load_corpus` (no vocabulary is built).
 
     Args:
         config: the run's data config.
@@ -212,6 +195,9 @@ def validation_data(config: DataConfig, lang: str | None = None) -> ScoringData:
     if config.corpus == "multi30k":
         _check_lang(config, lang)
         return _multi30k(config, config.valid_split, limit=limit, clean=True, validation=True)
+    if config.corpus == "wmt14":
+        _check_lang(config, lang)
+        return _wmt14(config, WMT14_VALID_SET, limit=limit, validation=True)
     pairs = load_corpus(config).valid
     if config.corpus == "task":
         name = f"valid.task-{config.task}"
@@ -304,9 +290,10 @@ def _checked(
         raise UsageError(f"--split {split} and --src-file: score on one or the other")
     if data_dir is None:
         return config
-    if config.corpus != "multi30k":
+    if config.corpus not in ("multi30k", "wmt14"):
         raise UsageError(
-            f"--data-dir: this run was trained on {config.name}, which reads no Multi30k files"
+            f"--data-dir: this run was trained on {config.name}, which reads no Multi30k or "
+            "WMT14 files"
         )
     if src_file is not None:
         raise UsageError("--data-dir is where Multi30k splits are; it does not apply to --src-file")
@@ -335,8 +322,8 @@ def _select(
 def _check_lang(config: DataConfig, lang: str | None) -> None:
     if lang is not None and lang != config.tgt_lang:
         raise UsageError(
-            f"--lang {lang}: the Multi30k references of this run are in {config.tgt_lang}; "
-            "--lang applies to your own files (--src-file/--ref-file)"
+            f"--lang {lang}: the {config.corpus} references of this run are in "
+            f"{config.tgt_lang}; --lang applies to your own files (--src-file/--ref-file)"
         )
 
 
@@ -366,6 +353,24 @@ def _multi30k(
         references=[pairs[i][1] for i in keep],
         lang=tgt,
         tok_references=[tok[i] for i in keep] if tok is not None else None,
+        run_validation=validation,
+    )
+
+
+def _wmt14(config: DataConfig, split: str, *, limit: int | None, validation: bool) -> ScoringData:
+    """A WMT14 test set from its SGM files; as training validated on it when `validation`."""
+    src, tgt = config.src_lang, config.tgt_lang
+    load = dict(data_dir=config.data_dir, checksum_file=config.checksum_file)
+    pairs = load_wmt14(split, src, tgt, **load)
+    limit = limit if validation else None
+    if validation:  # as load_corpus: the first data.max_valid_pairs, then cleaned
+        pairs, _ = clean_pairs(pairs[:limit] if limit is not None else pairs)
+    return ScoringData(
+        name=f"{split}.{src}-{tgt}",
+        description=_described(f"WMT14 {split} {src}-{tgt}", len(pairs), limit),
+        sources=[s for s, _ in pairs],
+        references=[t for _, t in pairs],
+        lang=tgt,
         run_validation=validation,
     )
 
