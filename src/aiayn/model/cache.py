@@ -47,6 +47,25 @@ class LayerCache:
     cross_k: Tensor
     cross_v: Tensor
 
+    def append_self(self, k: Tensor, v: Tensor, start: int) -> tuple[Tensor, Tensor]:
+        """Write self-attention keys/values of positions [start, start + T) into the buffers.
+
+        Args:
+            k: the new positions' keys.
+            v: their values.
+            start: positions already filled.
+
+        Returns:
+            The keys and values of all `start + T` positions (views of the buffers).
+
+        Shape:
+            k, v: (R, H, T, Dh) -> two (R, H, start + T, Dh)
+        """
+        end = start + k.shape[-2]
+        self.self_k[:, :, start:end] = k
+        self.self_v[:, :, start:end] = v
+        return self.self_k[:, :, :end], self.self_v[:, :, :end]
+
     def reorder(self, rows: Tensor, sentences: Tensor | None, length: int) -> LayerCache:
         """Self-attention rows `rows` (only the first `length` positions are copied) and
         cross-attention rows `sentences` (None: the same sentences, kept without a copy).
