@@ -79,9 +79,12 @@ class PrefixCache:
     def batch_size(self) -> int:
         return self.prefix.shape[0]
 
-    def reorder(self, indices: Tensor, beams: int = 1) -> PrefixCache:
+    def reorder(self, indices: Tensor) -> PrefixCache:
         indices = indices.to(self.prefix.device)
         return PrefixCache(self.memory[indices], self.src_padding[indices], self.prefix[indices])
+
+    def expand_beams(self, k: int) -> PrefixCache:
+        return self.reorder(torch.arange(self.batch_size).repeat_interleave(k))
 
 
 class RecomputeStepper:

@@ -6,7 +6,7 @@ Two tables: milliseconds per cached greedy step of the `small` model (one query 
 case "auto" may send to the explicit kernel) by batch and source length, and milliseconds per
 attention call forward + backward at training shapes. Interleaved rounds, minimum per kernel
 (the least disturbed run: these are tiny operations). `AUTO_EXPLICIT_MAX_KEYS` in
-src/aiayn/model/attention.py is set from them.
+src/aiayn/model/fast.py is set from them.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 import torch
+from tests.helpers import UnshiftedCollator
 from torch.utils.data import DataLoader
 
 from aiayn.data import BOS_ID, EOS_ID, PAD_ID, Batch, Collator, DataError, TokenBatchSampler
@@ -48,10 +49,14 @@ def test_collator_shift_property_on_random_examples() -> None:
     assert b.n_tgt_tokens == sum(len(t) + 1 for _, t in examples)
 
 
-def test_collator_without_shift_is_unshifted() -> None:
-    batch = Collator(shift=False)(EXAMPLES)
+def test_the_unshifted_collator_of_the_tests_feeds_the_answer() -> None:
+    """The broken collator that tests/test_end_to_end.py trains on is broken as it says."""
+    batch, shifted = UnshiftedCollator()(EXAMPLES), Collator()(EXAMPLES)
     assert torch.equal(batch.tgt_in, batch.tgt_out)  # the decoder would read its own answer
     assert not (batch.tgt_in[:, 0] == BOS_ID).any()
+    for name in ("src", "src_mask", "tgt_out", "tgt_mask"):  # nothing else differs
+        assert torch.equal(getattr(batch, name), getattr(shifted, name)), name
+    assert batch.n_tgt_tokens == shifted.n_tgt_tokens
 
 
 def test_collator_errors_and_to() -> None:

@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
+from tests.helpers import UnshiftedCollator
 
 from aiayn.cli import main
 from aiayn.config import RunConfig
-from aiayn.data import Collator, DataConfig
+from aiayn.data import DataConfig
 from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.translator import Translator
 from aiayn.evaluation.validation import exact_match
@@ -28,7 +29,7 @@ CONFIG = RunConfig(
 def train_and_score(out: Path, shift: bool) -> tuple[PreparedRun, float]:
     prepared = prepare(CONFIG, out)
     if not shift:
-        prepared.trainer.collator = Collator(shift=False)  # test-only switch
+        prepared.trainer.collator = UnshiftedCollator()
     prepared.trainer.fit()
     translator = Translator.from_run(out)  # the averaged checkpoint
     sources = [s for s, _ in prepared.corpus.valid]

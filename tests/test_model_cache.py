@@ -130,10 +130,15 @@ def test_beams_share_their_sentence_source_side_and_decode_as_copies_do(kernel: 
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         memory = model.encode(src, src_mask)
-        copies = model.init_cache(memory).reorder(expand)  # one row per beam, source side too
-        shared = model.init_cache(memory).reorder(expand, beams=k)
-        assert shared.batch_size == copies.batch_size == 9
-        assert shared.layers[0].cross_k.shape[0] == 3 and copies.layers[0].cross_k.shape[0] == 9
+        # As in beam search: the first step once per sentence, then k rows per sentence.
+        bos = torch.full((3, 1), BOS)
+        want, copies = model.decode(bos, None, model.init_cache(memory))
+        got, shared = model.decode(bos, None, model.init_cache(memory))
+        cross = shared.layers[0].cross_k
+        copies = copies.reorder(expand)  # one row per beam, source side too
+        shared = shared.expand_beams(k)
+        assert shared.batch_size == copies.batch_size == 9 and shared.length == 1
+        assert shared.layers[0].cross_k is cross and copies.layers[0].cross_k.shape[0] == 9
         tokens = torch.randint(4, 50, (9, 1), generator=gen)
         for _ in range(4):
             want, copies = model.decode(tokens, None, copies)
@@ -141,13 +146,16 @@ def test_beams_share_their_sentence_source_side_and_decode_as_copies_do(kernel: 
             torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
             # Beams follow other beams of their own sentence, as beam search's do.
             rows = expand * k + torch.randint(0, k, (9,), generator=gen)
-            cross = shared.layers[0].cross_k
-            copies, shared = copies.reorder(rows), shared.reorder(rows, beams=k)
+            copies, shared = copies.reorder(rows), shared.reorder(rows)
             assert shared.layers[0].cross_k is cross  # not copied
             tokens = torch.randint(4, 50, (9, 1), generator=gen)
         keep = torch.tensor([0, 1, 2, 6, 7, 8])  # sentence 1 is done
-        copies, shared = copies.reorder(keep), shared.reorder(keep, beams=k)
-        assert torch.equal(shared.src_mask, src_mask[[0, 2]])
+        copies, shared = copies.reorder(keep), shared.reorder(keep)
+        assert torch.equal(shared.src_mask, src_mask[[0, 2]]) and shared.beams == k
         want, _ = model.decode(tokens[keep], None, copies)
-        got, _ = model.decode(tokens[keep], None, shared)
+        got, shared = model.decode(tokens[keep], None, shared)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+        with pytest.raises(ValueError, match="not whole blocks of 3 beams"):
+            shared.reorder(torch.tensor([0, 1]))
+        with pytest.raises(ValueError, match="already holds 3 beams"):
+            shared.expand_beams(2)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from aiayn.model.layers import Dropout, keep_mask
+from aiayn.model.fast import Dropout, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])

@@ -5,11 +5,15 @@ import math
 import pytest
 import torch
 from tests.helpers import PAD, padded_batch, tiny_model
+from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from aiayn import ModelConfig, Transformer
+from aiayn.model import fast
 from aiayn.model.embeddings import sinusoids
 from aiayn.model.flops import forward_flops
+from aiayn.model.layers import DecoderLayer
+from aiayn.model.masks import key_mask
 
 
 def test_thread_example_shapes() -> None:
@@ -63,9 +67,16 @@ def test_no_future_leak(kernel: str, norm_first: bool) -> None:
 
 
 @pytest.mark.parametrize("kernel", ["sdpa", "explicit"])
-def test_future_leak_test_catches_a_model_without_causal_mask(kernel: str) -> None:
+def test_future_leak_test_catches_a_model_without_causal_mask(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = tiny_model(attention_kernel=kernel)
-    model.causal = False  # test-only switch
+    forward = DecoderLayer.forward
+
+    def without_causal_mask(self: DecoderLayer, *args: object, **kwargs: object) -> Tensor:
+        return forward(self, *args, **{**kwargs, "causal": False})
+
+    monkeypatch.setattr(DecoderLayer, "forward", without_causal_mask)
     src, _ = padded_batch([7, 5], 40)
     tgt = torch.randint(4, 50, (2, 10))
     changed = tgt.clone()
@@ -107,6 +118,22 @@ def test_left_padded_target_uses_the_key_mask() -> None:
     torch.testing.assert_close(out[:, 3:], out_other[:, 3:], atol=1e-5, rtol=0)
     unmasked = model(src, other)
     assert not torch.allclose(unmasked[:, 3:], out[:, 3:], atol=1e-3)
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "explicit"])
+def test_right_padded_target_needs_no_key_mask(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fast.target_key_mask` drops the key mask of right-padded targets: the real positions'
+    logits equal those computed with it (the plain `key_mask`)."""
+    model = tiny_model(attention_kernel=kernel)
+    src, _ = padded_batch([7, 5, 6], 40)
+    tgt, tgt_mask = padded_batch([9, 4, 1], 50)
+    assert fast.target_key_mask(tgt_mask) is None and fast.target_key_mask(~tgt_mask) is not None
+    fast_logits = model(src, tgt)
+    monkeypatch.setattr(fast, "target_key_mask", key_mask)
+    plain_logits = model(src, tgt)
+    torch.testing.assert_close(fast_logits[tgt_mask], plain_logits[tgt_mask], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("kernel", ["sdpa", "explicit"])

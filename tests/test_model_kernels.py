@@ -6,7 +6,7 @@ from tests.helpers import padded_batch, tiny_model
 from torch.profiler import ProfilerActivity, profile
 
 from aiayn.model import explicit_attention, sdpa_attention
-from aiayn.model.attention import choose_kernel
+from aiayn.model.fast import choose_kernel
 from aiayn.model.masks import causal_mask, key_mask
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import torch
@@ -26,6 +26,7 @@ class PrefixCache:
     prefixes: Tensor  # (R, t) every token fed so far, BOS first
     sentence: Tensor  # (R,) which input sentence the row belongs to
     reorders: list[list[int]] = field(default_factory=list)  # shared log of every reorder
+    expansions: list[int] = field(default_factory=list)  # shared log of every expand_beams
 
     @classmethod
     def new(cls, sentences: list[int]) -> PrefixCache:
@@ -35,9 +36,20 @@ class PrefixCache:
     def batch_size(self) -> int:
         return self.prefixes.shape[0]
 
-    def reorder(self, indices: Tensor, beams: int = 1) -> PrefixCache:
+    def reorder(self, indices: Tensor) -> PrefixCache:
         self.reorders.append(indices.tolist())
-        return PrefixCache(self.prefixes[indices], self.sentence[indices], self.reorders)
+        if self.expansions:  # beams: the blocks the Transformer's cache relies on (protocol.py)
+            k = self.expansions[-1]
+            block_sentence = indices.view(-1, k) // k  # (sentences, k) old sentence of each row
+            assert bool((block_sentence == block_sentence[:, :1]).all()), "a block mixes sentences"
+            assert bool((block_sentence[1:, 0] > block_sentence[:-1, 0]).all()), "out of order"
+        return replace(self, prefixes=self.prefixes[indices], sentence=self.sentence[indices])
+
+    def expand_beams(self, k: int) -> PrefixCache:
+        assert not self.expansions, "expanded twice"
+        self.expansions.append(k)
+        rows = torch.arange(self.batch_size).repeat_interleave(k)
+        return replace(self, prefixes=self.prefixes[rows], sentence=self.sentence[rows])
 
 
 class FakeModel:
@@ -56,7 +68,7 @@ class FakeModel:
             self.dist(int(s), tuple(p[1:].tolist()))
             for s, p in zip(cache.sentence, prefixes, strict=True)
         ]
-        return torch.stack(rows), PrefixCache(prefixes, cache.sentence, cache.reorders)
+        return torch.stack(rows), replace(cache, prefixes=prefixes)
 
 
 def scripted(tables: dict[int, dict[tuple[int, ...], dict[int, float]]]) -> DistFn:
@@ -153,7 +165,8 @@ def test_beam_first_finished_is_not_best_and_search_continues() -> None:
     bc, a = math.log(0.4 * 0.9 * 0.95), math.log(0.6 * 0.55)
     assert_hyps(hyps, [([B, C], bc, bc), ([A], a, a)])
     assert len(model.batch_sizes) == 3  # did not stop when [A] finished at step 2
-    assert cache.reorders[0] == [0, 0]  # the one sentence expanded to 2 beams
+    assert cache.expansions == [2]  # the one sentence expanded to 2 beams, once
+    assert cache.reorders[0] == [0, 0]  # both step-2 beams extend its BOS beam
 
 
 def test_beam_stops_when_no_live_beam_can_win() -> None:

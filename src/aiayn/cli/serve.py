@@ -46,6 +46,22 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
+# The ServeConfig fields that are options of their own: (field, argparse type, help). The option
+# is the field's name with dashes, its default the field's.
+SERVE_LIMITS: tuple[tuple[str, Callable[[str], int | float], str], ...] = (
+    ("max_batch_tokens", positive(int), "source tokens x beams in one model call"),
+    ("max_batch_sentences", positive(int), "sentences in one model call; 1 turns batching off"),
+    ("max_wait_ms", float, "how long a request waits for others to join its batch"),
+    ("max_queue", positive(int), "requests waiting at most; more get 503"),
+    ("timeout_s", positive(float), "a request not answered by then gets 504"),
+    ("max_chars", positive(int), "characters in one request"),
+    ("max_sentences", positive(int), "sentences in one request"),
+    ("max_beam", positive(int), "largest beam a request may ask for"),
+    ("max_n_best", positive(int), "most hypotheses per sentence a request may ask for"),
+    ("max_attention_tokens", positive(int), "source subwords of a sentence sent to /v1/attention"),
+)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sub-command."""
     d = ServeConfig()
@@ -69,48 +85,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free)")
-    p.add_argument(
-        "--max-batch-tokens", type=positive(int), default=d.max_batch_tokens,
-        help=f"source tokens x beams in one model call (default: {d.max_batch_tokens})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-batch-sentences", type=positive(int), default=d.max_batch_sentences,
-        help=f"sentences in one model call; 1 turns batching off (default: "
-        f"{d.max_batch_sentences})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-wait-ms", type=float, default=d.max_wait_ms,
-        help=f"how long a request waits for others to join its batch (default: {d.max_wait_ms:g})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-queue", type=positive(int), default=d.max_queue,
-        help=f"requests waiting at most; more get 503 (default: {d.max_queue})",
-    )  # fmt: skip
-    p.add_argument(
-        "--timeout-s", type=positive(float), default=d.timeout_s,
-        help=f"a request not answered by then gets 504 (default: {d.timeout_s:g})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-chars", type=positive(int), default=d.max_chars,
-        help=f"characters in one request (default: {d.max_chars})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-sentences", type=positive(int), default=d.max_sentences,
-        help=f"sentences in one request (default: {d.max_sentences})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-beam", type=positive(int), default=d.max_beam,
-        help=f"largest beam a request may ask for (default: {d.max_beam})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-n-best", type=positive(int), default=d.max_n_best,
-        help=f"most hypotheses per sentence a request may ask for (default: {d.max_n_best})",
-    )  # fmt: skip
-    p.add_argument(
-        "--max-attention-tokens", type=positive(int), default=d.max_attention_tokens,
-        help=f"source subwords of a sentence sent to /v1/attention (default: "
-        f"{d.max_attention_tokens})",
-    )  # fmt: skip
+    for name, kind, help_text in SERVE_LIMITS:
+        default = getattr(d, name)
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=kind, default=default,
+            help=f"{help_text} (default: {default:g})",
+        )  # fmt: skip
     p.add_argument(
         "--threads", type=positive(int),
         help="threads for decoding: torch's (ours) or CTranslate2's intra_threads (ct2) "
@@ -141,18 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-wait-ms must be >= 0, got {args.max_wait_ms:g}")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
-    config = ServeConfig(
-        max_batch_tokens=args.max_batch_tokens,
-        max_batch_sentences=args.max_batch_sentences,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        timeout_s=args.timeout_s,
-        max_chars=args.max_chars,
-        max_sentences=args.max_sentences,
-        max_beam=args.max_beam,
-        max_n_best=args.max_n_best,
-        max_attention_tokens=args.max_attention_tokens,
-    )
+    config = ServeConfig(**{name: getattr(args, name) for name, _, _ in SERVE_LIMITS})
     translator = load_backend(args)
     if not is_loopback(args.host):
         log.warning(

@@ -83,23 +83,12 @@ class Collator:
         pad_id: Filler id.
         bos_id: Id put before the target in ``tgt_in``.
         eos_id: Id put after the target in ``tgt_out``.
-        shift: Test-only switch. True (always, for real training) gives ``tgt_in = BOS + y``.
-            False gives ``tgt_in = y + EOS``, i.e. the decoder reads the very token it must
-            predict; a test uses this to show that the model then "learns" by copying and that
-            the shift is what makes training honest.
     """
 
-    def __init__(
-        self,
-        pad_id: int = PAD_ID,
-        bos_id: int = BOS_ID,
-        eos_id: int = EOS_ID,
-        shift: bool = True,
-    ) -> None:
+    def __init__(self, pad_id: int = PAD_ID, bos_id: int = BOS_ID, eos_id: int = EOS_ID) -> None:
         self.pad_id = pad_id
         self.bos_id = bos_id
         self.eos_id = eos_id
-        self.shift = shift
 
     def __call__(self, examples: Sequence[tuple[Sequence[int], Sequence[int]]]) -> Batch:
         """Pad and stack a batch.
@@ -132,7 +121,7 @@ class Collator:
             tgt_padding = [self.pad_id] * (t - 1 - len(tgt))
             src_rows.append([*src, *[self.pad_id] * (s - len(src))])
             out_rows.append([*tgt, self.eos_id, *tgt_padding])
-            in_rows.append([self.bos_id, *tgt, *tgt_padding] if self.shift else out_rows[-1])
+            in_rows.append([self.bos_id, *tgt, *tgt_padding])
         # Masks from lengths, not from "id != pad": correct whatever ids the examples hold.
         src_mask = torch.arange(s)[None, :] < src_len[:, None]
         tgt_mask = torch.arange(t)[None, :] < tgt_len[:, None]

@@ -21,9 +21,11 @@ score L / lp(max_len): log-probs only fall, and for alpha >= 0 lp only grows wit
 alpha = 0, lp = 1 and the bound is L itself). A tie does not count as entering, so among equal
 scores the earlier finished hypothesis wins.
 
-Sentences that stop are dropped from the batch (`cache.reorder`), so later steps cost less.
-Every reorder tells the cache that its rows come in blocks of k per sentence (`beams=k`), so a
-cache may keep what depends on the source alone once per sentence (the Transformer's does).
+The first step runs once per sentence (its k beams would all read the same BOS); then
+`cache.expand_beams(k)` gives each sentence k rows, and from there every step's `cache.reorder`
+keeps the rows in blocks of k per sentence, in sentence order, so a cache may keep what depends
+on the source alone once per sentence (the Transformer's does). Sentences that stop are dropped
+from the batch by the same reorder, so later steps cost less.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def beam_search(
 
     # Sentence b owns rows b*k .. b*k + k - 1 of every (A*k, ...) tensor, and of the cache
     # after the first step: until then its k beams are the same BOS, so the first step runs
-    # once per sentence and its reorder expands the cache to k rows.
+    # once per sentence and the cache is expanded to k rows after it.
     sentence = torch.arange(batch)  # (A,) input position of each active sentence
     prefix = torch.full((batch * k, 1), bos_id, dtype=torch.long)  # (A*k, t) ids incl. BOS
     beam_log_prob = torch.full((batch, k), float("-inf"))  # (A, k)
@@ -142,7 +144,9 @@ def beam_search(
             break
         # One reorder both follows the surviving beams and drops finished sentences.
         rows = (keep.unsqueeze(1) * k + live_beam[keep]).view(-1)  # (A'*k,)
-        cache = cache.reorder(rows // k if step == 1 else rows, beams=k)
+        if step == 1:
+            cache = cache.expand_beams(k)
+        cache = cache.reorder(rows)
         prefix = torch.cat([prefix[rows], live_token[keep].view(-1, 1)], dim=1)  # (A'*k, t+1)
         beam_log_prob, nth_best = live_log_prob[keep], nth_best[keep]
         sentence, limit = sentence[keep], limit[keep]

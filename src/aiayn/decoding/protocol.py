@@ -3,9 +3,9 @@
 Search (greedy, beam) never sees a `Transformer`. It sees a `StepModel` that turns the last
 token of every row into log-probabilities for the next one, and an opaque `Cache` of whatever the
 model remembers about each row (for the Transformer: encoder output, self- and cross-attention
-keys/values). The only thing search does to a cache is pick rows: repeat a sentence's row k times
-for k beams, follow the beams that survive a step, and drop sentences that are done. Keeping the
-interface this small lets tests drive the search with a scripted fake model
+keys/values). The only thing search does to a cache is pick rows: expand a sentence's row to k
+rows for k beams, follow the beams that survive a step, and drop sentences that are done.
+Keeping the interface this small lets tests drive the search with a scripted fake model
 (tests/test_search.py), as fairseq's `search` and OpenNMT's `DecodeStrategy` do.
 
 Tokens and indices are created by the search on the CPU for the first step and on the device of
@@ -29,17 +29,28 @@ class Cache(Protocol):
         """How many rows the cache holds."""
         ...
 
-    def reorder(self, indices: Tensor, beams: int = 1) -> Cache:
+    def reorder(self, indices: Tensor) -> Cache:
         """Select, repeat or drop rows: row i of the result is row `indices[i]` of this cache.
+
+        After `expand_beams(k)`, search keeps the rows in blocks of k per sentence: each block
+        of k consecutive indices comes from one sentence, and the sentences keep their order
+        (finished ones are dropped), so a cache may keep per-sentence state once per sentence.
 
         Args:
             indices: LongTensor of old row numbers, (B_new,).
-            beams: rows per sentence in the result; with beams > 1 each block of `beams`
-                consecutive indices comes from one sentence (beam search), so a cache may keep
-                per-sentence state once per sentence. A cache may ignore it.
 
         Returns:
             A cache with B_new rows. This one may be consumed: use the returned cache.
+        """
+        ...
+
+    def expand_beams(self, k: int) -> Cache:
+        """Each row becomes k consecutive rows, the beams of its sentence (beam search, once,
+        after its first step).
+
+        Returns:
+            A cache with k times the rows; equal to `reorder` with each row number repeated k
+            times, except that what depends on the sentence alone need not be copied.
         """
         ...
 

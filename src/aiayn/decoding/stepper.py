@@ -1,12 +1,13 @@
 """Adapter from the `Transformer` to the search protocol (`StepModel` + `Cache`).
 
 The Transformer's incremental API is `decode(tokens, memory, cache) -> (logits, cache)`. Search
-only knows `step(tokens, cache) -> (log_probs, cache)` and `cache.reorder(indices)`. The model's
-`DecoderCache` already is such a cache: it holds everything a cached step reads (self-attention
-keys/values, the cross-attention keys/values computed once from the encoder output, and the
-source mask), so the encoder `Memory` itself is not carried, and beam search does not copy it
-each step. This module only turns logits into log-probabilities, without the ids a vocabulary
-forbids (an imported Marian model's pad, see `Tokenizer.suppressed_ids`).
+only knows `step(tokens, cache) -> (log_probs, cache)`, `cache.reorder(indices)` and
+`cache.expand_beams(k)`. The model's `DecoderCache` already is such a cache: it holds everything
+a cached step reads (self-attention keys/values, the cross-attention keys/values computed once
+from the encoder output, and the source mask), so the encoder `Memory` itself is not carried,
+and beam search does not copy it each step. This module only turns logits into
+log-probabilities, without the ids a vocabulary forbids (an imported Marian model's pad, see
+`Tokenizer.suppressed_ids`).
 
 Typical use::
 

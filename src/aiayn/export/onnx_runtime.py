@@ -54,15 +54,19 @@ class OnnxCache:
         """Rows in the cache."""
         return self.src_mask.shape[0]
 
-    def reorder(self, indices: Tensor, beams: int = 1) -> OnnxCache:
-        """Rows `indices` of every array (select, repeat or drop rows); `beams` is not used:
-        the step graph takes cross-attention keys/values per row."""
+    def reorder(self, indices: Tensor) -> OnnxCache:
+        """Rows `indices` of every array (select, repeat or drop rows)."""
         rows = indices.cpu().numpy()
 
         def take(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
             return tuple(np.take(a, rows, axis=0) for a in arrays)
 
         return OnnxCache(np.take(self.src_mask, rows, axis=0), take(self.cross), take(self.past))
+
+    def expand_beams(self, k: int) -> OnnxCache:
+        """k copies of every row, consecutive; the step graph takes cross-attention keys/values
+        per row, so they are copied too."""
+        return self.reorder(torch.arange(self.batch_size).repeat_interleave(k))
 
 
 class OnnxStepper:

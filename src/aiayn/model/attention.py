@@ -1,9 +1,10 @@
-"""Scaled dot-product attention (two interchangeable kernels) and multi-head attention.
+"""Scaled dot-product attention and multi-head attention (paper section 3.2).
 
 The paper's attention is softmax(Q K^T / sqrt(d_k)) V. `explicit_attention` writes exactly that,
-as the tutorial thread does; `sdpa_attention` hands the same computation to PyTorch's fused
-`F.scaled_dot_product_attention`. Both take masks in the package's one polarity (True = may
-attend, see `masks.py`) and agree to float rounding; tests prove it, values and gradients.
+as the tutorial thread does. Masks use the package's one polarity (True = may attend, see
+`masks.py`). The model's `attention_kernel` may instead hand the same computation to PyTorch's
+fused kernel (`fast.sdpa_attention`, equal to float rounding in values and gradients); the
+attention weights for pictures always come from the explicit kernel.
 """
 
 from __future__ import annotations
@@ -14,13 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aiayn.model import fast
+from aiayn.model.cache import LayerCache
 from aiayn.model.masks import causal_mask
-
-# "auto" on a CPU runs the explicit kernel only for one query per row (a cached decoding step)
-# over at most this many keys, SDPA for everything else: the fused kernel wins at training
-# shapes and the two tie only when a single query attends to a handful of keys
-# (`python -m benchmarks.kernels`; the measured figures are in docs/benchmarks.md).
-AUTO_EXPLICIT_MAX_KEYS = 16
 
 
 def explicit_attention(
@@ -64,49 +61,6 @@ def explicit_attention(
     return weights @ v, weights
 
 
-def sdpa_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    mask: Tensor | None = None,
-    *,
-    causal: bool = False,
-    dropout_p: float = 0.0,
-) -> Tensor:
-    """The same attention through PyTorch's fused kernel (flash / memory-efficient / CPU).
-
-    Args and shapes as `explicit_attention`; no weights are returned.
-    """
-    q_len, k_len = q.shape[-2], k.shape[-2]
-    is_causal = False
-    if causal:
-        if mask is None and q_len == k_len:
-            is_causal = True  # square: SDPA's top-left alignment equals ours
-        else:
-            tri = causal_mask(q_len, k_len, q.device)
-            mask = tri if mask is None else mask & tri
-    out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
-    )
-    if mask is not None and q.device.type != "cpu":
-        # The CPU kernel returns zeros for fully masked rows; not every GPU kernel promises it.
-        out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
-    return out
-
-
-def choose_kernel(kernel: str, k_len: int, device: torch.device, q_len: int = 1) -> str:
-    """Resolve "auto" to a concrete kernel.
-
-    On a CPU, one query per row (a cached decoding step) over at most
-    `AUTO_EXPLICIT_MAX_KEYS` keys runs the explicit kernel; everything else runs SDPA.
-    """
-    if kernel != "auto":
-        return kernel
-    if device.type == "cpu" and q_len == 1 and k_len <= AUTO_EXPLICIT_MAX_KEYS:
-        return "explicit"
-    return "sdpa"
-
-
 class MultiHeadAttention(nn.Module):
     """h parallel scaled dot-product attentions, concatenated and projected (paper section 3.2.2).
 
@@ -137,15 +91,15 @@ class MultiHeadAttention(nn.Module):
         causal: bool,
         weights_out: list[Tensor] | None,
     ) -> Tensor:
-        """Run the selected kernel on (B, H, T, Dh) heads and project the concatenation."""
+        """Attention on (B, H, T, Dh) heads, then the output projection of the concatenation."""
         dropout_p = self.dropout if self.training else 0.0
-        kernel = choose_kernel(self.kernel, k.shape[-2], q.device, q.shape[-2])
-        if weights_out is not None or kernel == "explicit":
+        kernel = fast.choose_kernel(self.kernel, k.shape[-2], q.device, q.shape[-2])
+        if weights_out is None and kernel == "sdpa":
+            out = fast.sdpa_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
+        else:
             out, weights = explicit_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
             if weights_out is not None:
                 weights_out.append(weights.detach())
-        else:
-            out = sdpa_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
         b, _, t, _ = out.shape
         out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head)  # (B, T, D)
         return self.out_proj(out)
@@ -168,7 +122,8 @@ class SelfAttention(MultiHeadAttention):
         mask: Tensor | None = None,
         *,
         causal: bool = False,
-        kv_cache: tuple[Tensor, Tensor, int] | None = None,
+        cache: LayerCache | None = None,
+        start: int = 0,
         weights_out: list[Tensor] | None = None,
     ) -> Tensor:
         """Attend from every position of `x` to every (allowed) position of `x`.
@@ -177,9 +132,10 @@ class SelfAttention(MultiHeadAttention):
             x: the sequence.
             mask: True = may attend, broadcastable to (B, H, T, T_keys).
             causal: add the right-aligned causal mask.
-            kv_cache: (K buffer, V buffer, start): keys/values of earlier positions live in the
-                buffers (B, H, capacity, Dh) at [:start]; this call writes its own at
-                [start:start + T] and attends to [:start + T].
+            cache: this layer's decoder cache: the keys/values of the `start` earlier positions
+                are in its self-attention buffers; this call adds its own after them and
+                attends to all `start + T`.
+            start: how many positions `cache` already holds.
             weights_out: if a list, the attention weights (B, H, T, T_keys) are appended to it.
 
         Returns:
@@ -191,11 +147,8 @@ class SelfAttention(MultiHeadAttention):
         b, t, _ = x.shape
         qkv = self.qkv_proj(x).view(b, t, 3, self.n_heads, self.d_head)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, Dh)
-        if kv_cache is not None:
-            k_buf, v_buf, start = kv_cache
-            k_buf[:, :, start : start + t] = k
-            v_buf[:, :, start : start + t] = v
-            k, v = k_buf[:, :, : start + t], v_buf[:, :, : start + t]
+        if cache is not None:
+            k, v = cache.append_self(k, v, start)
         return self.attend(q, k, v, mask, causal, weights_out)
 
 
@@ -251,10 +204,9 @@ class CrossAttention(MultiHeadAttention):
         """
         q = self.split_heads(self.q_proj(x))  # (R, H, T, Dh)
         k, v = memory_kv  # (B, H, S, Dh)
-        rows, b = q.shape[0], k.shape[0]
-        if rows == b:
+        rows, sentences = q.shape[0], k.shape[0]
+        if rows == sentences:
             return self.attend(q, k, v, mask, False, weights_out)
-        _, h, t, dh = q.shape
-        q = q.view(b, rows // b, h, t, dh).transpose(1, 2).reshape(b, h, rows // b * t, dh)
-        out = self.attend(q, k, v, mask, False, weights_out)  # (B, beams x T, D)
-        return out.view(rows, t, -1)  # (R, T, D): rows are (sentence, beam), as in x
+        # Beams: their sentence's keys, shared rather than copied per beam (see fast.fold_beams).
+        out = self.attend(fast.fold_beams(q, sentences), k, v, mask, False, weights_out)
+        return fast.unfold_beams(out, rows)  # (R, T, D)

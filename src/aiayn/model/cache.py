@@ -2,7 +2,8 @@
 
 Nothing here is hidden state on a module: `Transformer.encode` returns a `Memory`,
 `Transformer.init_cache` returns a `DecoderCache`, and `Transformer.decode` takes a cache and
-returns the next one. Search code (greedy, beam) only ever calls `reorder` on them.
+returns the next one. Search code (greedy, beam) only ever calls `reorder` and `expand_beams` on
+a cache.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ class LayerCache:
     self_v: Tensor
     cross_k: Tensor
     cross_v: Tensor
+
+    def append_self(self, k: Tensor, v: Tensor, start: int) -> tuple[Tensor, Tensor]:
+        """Write self-attention keys/values of positions [start, start + T) into the buffers.
+
+        Args:
+            k: the new positions' keys.
+            v: their values.
+            start: positions already filled.
+
+        Returns:
+            The keys and values of all `start + T` positions (views of the buffers).
+
+        Shape:
+            k, v: (R, H, T, Dh) -> two (R, H, start + T, Dh)
+        """
+        end = start + k.shape[-2]
+        self.self_k[:, :, start:end] = k
+        self.self_v[:, :, start:end] = v
+        return self.self_k[:, :, :end], self.self_v[:, :, :end]
 
     def reorder(self, rows: Tensor, sentences: Tensor | None, length: int) -> LayerCache:
         """Self-attention rows `rows` (only the first `length` positions are copied) and
@@ -101,7 +121,7 @@ class DecoderCache:
         layers: one `LayerCache` per decoder layer.
         src_mask: True = real source token, (B, S).
         length: how many target positions are already cached.
-        beams: rows per sentence (1 unless `reorder` was given `beams`).
+        beams: rows per sentence (1 until `expand_beams`).
     """
 
     layers: tuple[LayerCache, ...]
@@ -119,31 +139,58 @@ class DecoderCache:
         """Rows in the cache (sentences x beams)."""
         return self.src_mask.shape[0] * self.beams
 
-    def reorder(self, indices: Tensor, beams: int = 1) -> DecoderCache:
+    def expand_beams(self, k: int) -> DecoderCache:
+        """`k` rows (beams) for each row (sentence), as beam search needs after its first step.
+
+        Row b of this cache becomes rows b*k .. b*k + k - 1 of the result (copies of its
+        self-attention keys/values so far). The source side (cross-attention keys/values and
+        the source mask) stays once per sentence: the k beams share it.
+
+        Raises:
+            ValueError: if the cache already holds beams.
+        """
+        if self.beams != 1:
+            raise ValueError(f"expand_beams: the cache already holds {self.beams} beams per row")
+        if k == 1:
+            return self
+        rows = torch.arange(self.batch_size, device=self.src_mask.device).repeat_interleave(k)
+        layers = tuple(layer.reorder(rows, None, self.length) for layer in self.layers)
+        return DecoderCache(layers, self.src_mask, self.length, k)
+
+    def reorder(self, indices: Tensor) -> DecoderCache:
         """Rows `indices` of the cache: row i of the result is row `indices[i]` of this one.
 
+        Without beams, rows may be selected, repeated, permuted or dropped freely. With beams
+        (after `expand_beams`), the rows must stay in blocks of `beams` per sentence, as beam
+        search keeps them: each block of `beams` consecutive indices comes from one sentence,
+        and the sentences keep their order, some dropped (finished). The source side is then
+        selected per sentence, and not at all while no sentence is dropped, which the number
+        of indices tells without reading them (no host sync).
+
         Args:
-            indices: LongTensor (R_new,) of old row numbers; rows may repeat (beam expansion) or
-                be dropped (finished sentences).
-            beams: rows per sentence in the result. With `beams` > 1 each block of `beams`
-                consecutive indices must come from one sentence (as beam search's do): its
-                source-side tensors are then selected once per block, and not copied at all
-                when the sentences stay the same.
+            indices: LongTensor (R_new,) of old row numbers.
+
+        Raises:
+            ValueError: with beams, if the indices do not make whole blocks.
         """
         indices = indices.to(self.src_mask.device)
-        if beams == 1 and self.beams == 1:
-            sentences: Tensor | None = indices
+        sentences: Tensor | None
+        if self.beams == 1:
+            sentences = indices
+        elif len(indices) % self.beams:
+            raise ValueError(
+                f"reorder: {len(indices)} rows are not whole blocks of {self.beams} beams"
+            )
+        elif len(indices) == self.batch_size:
+            sentences = None  # all sentences kept, in order: beams moved within them
         else:
-            sentences = indices[::beams] // self.beams  # (B_new,) the sentence of each block
-            unchanged = torch.arange(self.src_mask.shape[0], device=sentences.device)
-            if sentences.shape == unchanged.shape and bool((sentences == unchanged).all()):
-                sentences = None  # beams moved within their sentences only
+            sentences = indices[:: self.beams] // self.beams  # (B_new,) each block's sentence
         src_mask = self.src_mask if sentences is None else self.src_mask.index_select(0, sentences)
         return DecoderCache(
             tuple(layer.reorder(indices, sentences, self.length) for layer in self.layers),
             src_mask,
             self.length,
-            beams,
+            self.beams,
         )
 
     def with_room_for(self, n_new: int) -> DecoderCache:

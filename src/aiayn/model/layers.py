@@ -1,46 +1,19 @@
-"""Encoder and decoder layers: attention and feed-forward sub-layers, each in a residual + norm."""
+"""Encoder and decoder layers: attention and feed-forward sub-layers, each in a residual + norm.
+
+Dropout is `fast.Dropout`: `nn.Dropout`'s, with its CPU mask drawn faster (see fast.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aiayn.model import fast
 from aiayn.model.attention import CrossAttention, SelfAttention
+from aiayn.model.cache import LayerCache
 from aiayn.model.config import ModelConfig
-
-
-def keep_mask(x: Tensor, p: float) -> Tensor:
-    """Boolean mask, True with probability 1 - p (to 1/65536), from 16 random bits per element.
-
-    One 64-bit random word gives four elements their 16-bit draw: a quarter of the generator
-    calls of `torch.rand_like`, whose serial CPU generator dominated dropout's cost.
-    """
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
-    words.random_(-(2**63), None)  # every bit uniform (the default range leaves the sign bit 0)
-    threshold = round(p * 65536) - 32768  # int16 draws are uniform in [-32768, 32767]
-    return (words.view(torch.int16)[:n] >= threshold).view(x.shape)
-
-
-class Dropout(nn.Dropout):
-    """`nn.Dropout` (zero each element with probability p, scale the rest by 1 / (1 - p)), with
-    its CPU mask drawn 16 bits at a time by `keep_mask`.
-
-    PyTorch's CPU dropout draws its mask with `bernoulli_`, one element at a time; `rand_like`
-    was twice as fast on the CPU we benchmark and `keep_mask` 2.5x faster again, and the boolean
-    mask that backward keeps is a quarter of the size of `nn.Dropout`'s float mask
-    (docs/benchmarks.md). p is resolved to 1/65536 (0.1 -> 0.100006). Other devices:
-    `nn.Dropout`.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0 or x.device.type != "cpu":
-            return super().forward(x)
-        return torch.where(keep_mask(x, self.p), x * (1.0 / (1.0 - self.p)), 0.0)
-
 
 # The FFN non-linearities by ModelConfig.activation: the paper's ReLU, GELU (exact, erf), and
 # swish = SiLU, x * sigmoid(x), which OPUS-MT's Marian models use.
@@ -58,7 +31,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(d_model, d_ff)
         self.fc2 = nn.Linear(d_ff, d_model)
-        self.dropout = Dropout(dropout)
+        self.dropout = fast.Dropout(dropout)
         self.activation = ACTIVATION_FUNCTIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -75,7 +48,7 @@ class Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = Dropout(dropout)
+        self.dropout = fast.Dropout(dropout)
         self.norm_first = norm_first
 
     def forward(self, x: Tensor, sublayer: Callable[[Tensor], Tensor]) -> Tensor:
@@ -131,7 +104,8 @@ class DecoderLayer(nn.Module):
         src_mask: Tensor | None,
         *,
         causal: bool,
-        kv_cache: tuple[Tensor, Tensor, int] | None = None,
+        cache: LayerCache | None = None,
+        start: int = 0,
         weights_out: tuple[list[Tensor], list[Tensor]] | None = None,
     ) -> Tensor:
         """One decoder layer.
@@ -142,7 +116,9 @@ class DecoderLayer(nn.Module):
             self_mask: target padding mask broadcastable to (B, 1, T, T_keys), or None.
             src_mask: source padding mask (B, 1, 1, S).
             causal: apply the (right-aligned) causal mask in self-attention.
-            kv_cache: self-attention cache buffers and start position (see `SelfAttention`).
+            cache: this layer's decoder cache, whose self-attention buffers hold `start`
+                earlier positions (see `SelfAttention`), or None for a full pass.
+            start: positions already in `cache`.
             weights_out: two lists collecting self- and cross-attention weights, or None.
 
         Returns:
@@ -152,7 +128,7 @@ class DecoderLayer(nn.Module):
         x = self.self_attn_block(
             x,
             lambda h: self.self_attn(
-                h, self_mask, causal=causal, kv_cache=kv_cache, weights_out=self_w
+                h, self_mask, causal=causal, cache=cache, start=start, weights_out=self_w
             ),
         )
         x = self.cross_attn_block(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from aiayn.model import fast
 from aiayn.model.attention import CrossAttention, MultiHeadAttention, SelfAttention
 from aiayn.model.cache import DecoderCache, LayerCache, Memory, empty_self_kv
 from aiayn.model.config import ATTENTION_KERNELS, ModelConfig
@@ -18,7 +19,7 @@ from aiayn.model.embeddings import (
     TokenEmbedding,
 )
 from aiayn.model.flops import forward_flops
-from aiayn.model.layers import DecoderLayer, Dropout, EncoderLayer
+from aiayn.model.layers import DecoderLayer, EncoderLayer
 from aiayn.model.masks import key_mask, padding_mask
 
 
@@ -63,7 +64,7 @@ class Transformer(nn.Module):
             self.positions: nn.Module = SinusoidalPositionalEncoding(c.d_model, c.max_positions)
         else:
             self.positions = LearnedPositionalEmbedding(c.d_model, c.max_positions)
-        self.embed_dropout = Dropout(c.dropout)
+        self.embed_dropout = fast.Dropout(c.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(c) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.n_decoder_layers))
         # Pre-norm leaves the residual stream unnormalised, so it needs a final LayerNorm;
@@ -71,8 +72,6 @@ class Transformer(nn.Module):
         self.encoder_norm = nn.LayerNorm(c.d_model, c.layer_norm_eps) if c.norm_first else None
         self.decoder_norm = nn.LayerNorm(c.d_model, c.layer_norm_eps) if c.norm_first else None
         self.generator = nn.Linear(c.d_model, c.tgt_vocab_size)
-        # Test-only switch: a decoder without its causal mask must fail the future-leak test.
-        self.causal = True
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -165,9 +164,7 @@ class Transformer(nn.Module):
                 raise ValueError("decode needs the encoder memory when no cache is given")
             if tgt_mask is None:
                 tgt_mask = padding_mask(tgt_in, self.config.pad_id)
-            # Right-padded targets need no key mask: causality already hides later (pad) keys
-            # from every real position. Left padding or holes do need it.
-            self_mask = None if _is_right_padded(tgt_mask) else key_mask(tgt_mask)
+            self_mask = fast.target_key_mask(tgt_mask)  # None where causality hides the padding
             src_mask = memory.src_mask
             cross_kvs = [
                 layer.cross_attn.project_memory(memory.states) for layer in self.decoder_layers
@@ -180,18 +177,16 @@ class Transformer(nn.Module):
             cross_kvs = [(lc.cross_k, lc.cross_v) for lc in cache.layers]
         src_key_mask = key_mask(src_mask)
         # One new query attends to all cached keys: no causal mask needed.
-        causal = self.causal and not (cache is not None and t == 1)
+        causal = not (cache is not None and t == 1)
         for i, layer in enumerate(self.decoder_layers):
-            kv_cache = None
-            if cache is not None:
-                kv_cache = (cache.layers[i].self_k, cache.layers[i].self_v, start)
             x = layer(
                 x,
                 cross_kvs[i],
                 self_mask,
                 src_key_mask,
                 causal=causal,
-                kv_cache=kv_cache,
+                cache=None if cache is None else cache.layers[i],
+                start=start,
                 weights_out=weights_out,
             )
         if self.decoder_norm is not None:
@@ -295,8 +290,3 @@ class Transformer(nn.Module):
     def flops_per_token(self, src_len: int, tgt_len: int, training: bool = True) -> float:
         """Matmul FLOPs per target token for one sentence pair of these lengths (see flops.py)."""
         return forward_flops(self.config, [src_len], [tgt_len]) * (3 if training else 1) / tgt_len
-
-
-def _is_right_padded(mask: Tensor) -> bool:
-    """True if every row is some real tokens followed only by padding."""
-    return bool((mask.cummin(dim=1).values == mask).all())

@@ -118,6 +118,15 @@
     decoder_self: "Rows and columns: target positions; each attends to itself and earlier ones.",
   };
 
+  // A row or column label of the grid: class row-label / col-label, data-row / data-col.
+  function label(axis, index, text) {
+    const el = document.createElement("div");
+    el.className = `${axis}-label`;
+    el.dataset[axis] = String(index);
+    el.textContent = text;
+    return el;
+  }
+
   function drawHeatmap() {
     const grid = $("heatmap");
     grid.replaceChildren();
@@ -142,19 +151,9 @@
     const corner = document.createElement("div");
     corner.className = "corner";
     cells.append(corner);
-    cols.forEach((piece, j) => {
-      const label = document.createElement("div");
-      label.className = "col-label";
-      label.dataset.col = String(j);
-      label.textContent = piece;
-      cells.append(label);
-    });
+    cols.forEach((piece, j) => cells.append(label("col", j, piece)));
     rows.forEach((piece, i) => {
-      const label = document.createElement("div");
-      label.className = "row-label";
-      label.dataset.row = String(i);
-      label.textContent = piece;
-      cells.append(label);
+      cells.append(label("row", i, piece));
       matrix[i].forEach((weight, j) => {
         const cell = document.createElement("div");
         cell.className = "cell";
