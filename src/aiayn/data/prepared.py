@@ -1,0 +1,389 @@
+"""A prepared dataset: a corpus encoded once into memory-mapped numpy arrays (`aiayn prepare`).
+
+Raw text is read into Python lists of strings and lists of ids: fine for Multi30k's 29k pairs,
+several GB of Python objects for WMT's 4.5M. A prepared dataset is a folder that training
+opens in a second and pages in as it goes, whatever its size::
+
+    manifest.json            written last: counts, dtypes, sizes and SHA-256 of every file
+    train.src.npy            all source ids of the split, one flat array (uint16 or int32)
+    train.tgt.npy            all target ids
+    train.src_offsets.npy    int64, n + 1: pair i's source is src[src_offsets[i]:src_offsets[i+1]]
+    train.tgt_offsets.npy    int64, n + 1
+    train.lengths.npy        (n, 2): source and target length of each pair (for the sampler)
+    valid.*.npy              the same for the validation split
+    valid.src.txt, valid.tgt.txt   the validation text (for BLEU and examples)
+    tokenizer/               the vocabularies (as in a run folder)
+
+Why numpy ``.npy`` files opened with ``mmap_mode="r"`` rather than Arrow: numpy is already a
+dependency (Arrow would add pyarrow, ~100 MB); a ``.npy`` file is a short header and the raw
+array, so it loads with ``allow_pickle=False`` and no code runs; and memory-mapped pages live
+in the operating system's page cache, shared by every process that maps the file: the ranks
+of a DDP run on one machine read the same physical pages, and no process holds a private
+copy, so resident memory does not grow with the corpus. Token ids are ``uint16`` when the
+vocabulary has at most 65536 ids (the paper's 37k does), halving the files against int32.
+
+The checksum of a dataset (``PreparedDataset.sha256``) is the SHA-256 of its manifest's list of
+files and their SHA-256s; a run records it with the vocabulary's, and a dataset that does not
+match the run it is used with is refused (``check_record``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, overload
+
+import numpy as np
+
+from aiayn.data.errors import DataError
+from aiayn.data.text_files import Pair, read_parallel
+from aiayn.data.vocab import TOKENIZER_DIR, IdPair, Vocabularies
+
+FORMAT = "aiayn-prepared"
+VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("train", "valid")
+ARRAYS = ("src", "tgt", "src_offsets", "tgt_offsets", "lengths")
+VALID_TEXT = ("valid.src.txt", "valid.tgt.txt")
+_BLOCK = 1 << 20
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest id type for a vocabulary: uint16 up to 65536 ids, else int32.
+
+    Args:
+        vocab_size: Ids in the vocabulary.
+
+    Returns:
+        The numpy dtype.
+    """
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.int32)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (the page cache, not this process, holds it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def files_sha256(files: dict[str, str]) -> str:
+    """One SHA-256 for a set of files: of their names and SHA-256s, in name order."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def vocab_sha256(folder: Path) -> str:
+    """The SHA-256 of the vocabulary files in ``folder/tokenizer`` (a dataset or a run).
+
+    Args:
+        folder: The dataset or run folder.
+
+    Returns:
+        The checksum, the same for the same vocabulary files wherever they lie.
+    """
+    tokenizer = Path(folder) / TOKENIZER_DIR
+    files = sorted(p for p in tokenizer.rglob("*") if p.is_file())
+    return files_sha256({p.relative_to(tokenizer).as_posix(): file_sha256(p) for p in files})
+
+
+class _HashingWriter:
+    """Writes bytes to a file and hashes them on the way."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.digest.update(data)
+        return self.f.write(data)
+
+
+def write_npy(path: Path, array_or_raw: np.ndarray | Path, dtype: np.dtype, shape: tuple) -> str:
+    """Write a ``.npy`` file from an array or from a file of its raw bytes; its SHA-256.
+
+    Args:
+        path: The ``.npy`` file to write.
+        array_or_raw: The array, or a file holding its bytes (C order, ``dtype``), copied
+            block by block so that memory stays small.
+        dtype: The array's dtype.
+        shape: The array's shape.
+
+    Returns:
+        The SHA-256 of the written file.
+    """
+    with open(path, "wb") as f:
+        out = _HashingWriter(f)
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(out, {**header, "shape": shape})  # type: ignore[arg-type]
+        if isinstance(array_or_raw, np.ndarray):
+            out.write(np.ascontiguousarray(array_or_raw, dtype=dtype).data)
+        else:
+            with open(array_or_raw, "rb") as raw:
+                shutil.copyfileobj(raw, out, _BLOCK)  # type: ignore[misc]
+    return out.digest.hexdigest()
+
+
+class SplitWriter:
+    """Writes one split, chunk by chunk, with bounded memory (see the module docstring).
+
+    Ids go to raw files as they come; ``finish`` turns them into ``.npy`` files.
+
+    Args:
+        folder: The (temporary) dataset folder.
+        split: ``"train"`` or ``"valid"``.
+        dtype: The token dtype (``token_dtype``).
+    """
+
+    def __init__(self, folder: Path, split: str, dtype: np.dtype) -> None:
+        self.folder = Path(folder)
+        self.split = split
+        self.dtype = dtype
+        self._raw = {side: self.folder / f".{split}.{side}.raw" for side in ("src", "tgt")}
+        self._files: dict[str, IO[bytes]] = {s: open(p, "wb") for s, p in self._raw.items()}  # noqa: SIM115
+        self._lengths: list[np.ndarray] = []
+
+    def add(
+        self, src: np.ndarray, src_lengths: np.ndarray, tgt: np.ndarray, tgt_lengths: np.ndarray
+    ) -> None:
+        """Append a chunk of pairs: flat ids and per-pair lengths of each side.
+
+        Args:
+            src: The chunk's source ids, concatenated.
+            src_lengths: Each pair's source length.
+            tgt: The chunk's target ids, concatenated.
+            tgt_lengths: Each pair's target length.
+        """
+        self._files["src"].write(np.ascontiguousarray(src, dtype=self.dtype).data)
+        self._files["tgt"].write(np.ascontiguousarray(tgt, dtype=self.dtype).data)
+        self._lengths.append(np.stack([src_lengths, tgt_lengths], axis=1).astype(np.int64))
+
+    def add_pairs(self, pairs: Sequence[IdPair]) -> None:
+        """Append encoded pairs given as Python lists (for small splits and tests)."""
+        src, tgt = flatten([s for s, _ in pairs]), flatten([t for _, t in pairs])
+        self.add(*src, *tgt)
+
+    def finish(self) -> dict[str, Any]:
+        """Write the split's ``.npy`` files and remove the raw ones.
+
+        Returns:
+            The split's manifest entry: counts, longest lengths, and ``files`` (name -> SHA-256).
+        """
+        for f in self._files.values():
+            f.close()
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros((0, 2), np.int64)
+        longest = int(lengths.max()) if len(lengths) else 0
+        files: dict[str, str] = {}
+        tokens = {}
+        for column, side in enumerate(("src", "tgt")):
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths[:, column], out=offsets[1:])
+            tokens[side] = int(offsets[-1])
+            name = f"{self.split}.{side}.npy"
+            files[name] = write_npy(
+                self.folder / name, self._raw[side], self.dtype, (tokens[side],)
+            )
+            self._raw[side].unlink()
+            name = f"{self.split}.{side}_offsets.npy"
+            files[name] = write_npy(self.folder / name, offsets, offsets.dtype, offsets.shape)
+        length_type = np.dtype(np.uint16 if longest < 1 << 16 else np.int32)
+        name = f"{self.split}.lengths.npy"
+        files[name] = write_npy(self.folder / name, lengths, length_type, lengths.shape)
+        return {
+            "pairs": len(lengths),
+            "src_tokens": tokens["src"],
+            "tgt_tokens": tokens["tgt"],
+            "longest_src": int(lengths[:, 0].max()) if len(lengths) else 0,
+            "longest_tgt": int(lengths[:, 1].max()) if len(lengths) else 0,
+            "token_dtype": str(self.dtype),
+            "lengths_dtype": str(length_type),
+            "files": files,
+        }
+
+
+def flatten(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of ids -> (all ids in one int64 array, each list's length)."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    flat = np.fromiter((i for row in rows for i in row), dtype=np.int64, count=int(lengths.sum()))
+    return flat, lengths
+
+
+def _open_array(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file read-only (no pickle), and tell the kernel access is random.
+
+    Training reads a few scattered pairs per batch; without ``MADV_RANDOM`` the kernel reads
+    ahead (and maps) neighbouring pages that are never used, and resident memory grows with
+    the corpus after all.
+    """
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_RANDOM"):
+        handle.madvise(mmap.MADV_RANDOM)
+    return array
+
+
+class PreparedSplit(Sequence[IdPair]):
+    """One split of a prepared dataset: a sequence of (source ids, target ids) pairs.
+
+    ``split[i]`` slices the memory-mapped arrays and returns two short Python lists, as
+    ``encode_pairs`` would; nothing else is read. ``lengths`` is the memory-mapped ``(n, 2)``
+    array that ``TokenBatchSampler`` plans batches from.
+
+    Args:
+        folder: The dataset folder.
+        split: ``"train"`` or ``"valid"``.
+    """
+
+    def __init__(self, folder: Path, split: str) -> None:
+        self.src, self.tgt, self.src_offsets, self.tgt_offsets, self.lengths = (
+            _open_array(Path(folder) / f"{split}.{name}.npy") for name in ARRAYS
+        )
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @overload
+    def __getitem__(self, index: int) -> IdPair: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[IdPair]: ...
+    def __getitem__(self, index: int | slice) -> IdPair | list[IdPair]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"pair {index} of {len(self)}")
+        index %= len(self)
+        s0, s1 = self.src_offsets[index : index + 2]
+        t0, t1 = self.tgt_offsets[index : index + 2]
+        return self.src[s0:s1].tolist(), self.tgt[t0:t1].tolist()
+
+    def __iter__(self) -> Iterator[IdPair]:
+        return (self[i] for i in range(len(self)))
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset folder, opened: manifest, splits, validation text.
+
+    Attributes:
+        path: The folder.
+        manifest: The parsed ``manifest.json``.
+        train: The training pairs (memory-mapped).
+        valid: The validation pairs (memory-mapped).
+        valid_text: The validation pairs as text.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    train: PreparedSplit
+    valid: PreparedSplit
+    valid_text: list[Pair]
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: bool = True) -> PreparedDataset:
+        """Open a dataset written by ``aiayn prepare``, checking that it is whole.
+
+        Args:
+            path: The dataset folder.
+            verify: Also compare every file's SHA-256 with the manifest (reads the files once,
+                about a second per GB); False checks only their sizes.
+
+        Returns:
+            The dataset.
+
+        Raises:
+            DataError: If the folder, its manifest or a file is missing, or a file differs
+                from what the manifest recorded (an unfinished or damaged dataset).
+        """
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not path.is_dir():
+            raise DataError(f"{path}: no prepared dataset there; make one with aiayn prepare")
+        if not manifest_path.is_file():
+            raise DataError(
+                f"{path}: not a finished prepared dataset (no {MANIFEST}); an interrupted "
+                "aiayn prepare leaves no manifest: run it again"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            files: dict[str, dict[str, Any]] = manifest["files"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{manifest_path}: not a prepared-dataset manifest ({e!r})") from None
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise DataError(
+                f"{manifest_path}: format {manifest.get('format')!r} version "
+                f"{manifest.get('version')!r}, expected {FORMAT!r} version {VERSION}"
+            )
+        for name, entry in files.items():
+            file = path / name
+            if not file.is_file() or file.stat().st_size != entry["bytes"]:
+                raise DataError(
+                    f"{file}: missing or not the size {MANIFEST} records ({entry['bytes']} "
+                    "bytes); the dataset is damaged: prepare it again"
+                )
+            if verify and file_sha256(file) != entry["sha256"]:
+                raise DataError(
+                    f"{file}: SHA-256 differs from {MANIFEST}; the dataset is damaged: "
+                    "prepare it again"
+                )
+        valid_text = read_parallel(*(path / name for name in VALID_TEXT))
+        return cls(
+            path, manifest, PreparedSplit(path, "train"), PreparedSplit(path, "valid"), valid_text
+        )
+
+    @property
+    def sha256(self) -> str:
+        """The dataset's checksum (of all its files' SHA-256s)."""
+        return str(self.manifest["sha256"])
+
+    @property
+    def vocab_sha256(self) -> str:
+        """The checksum of its vocabulary files."""
+        return str(self.manifest["vocab"]["sha256"])
+
+    def vocabularies(self) -> Vocabularies:
+        """The vocabularies the dataset was encoded with."""
+        return Vocabularies.load(self.path)
+
+    def record(self) -> dict[str, Any]:
+        """What a run trained from this dataset records about it (see ``check_record``)."""
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "vocab_sha256": self.vocab_sha256,
+            "train_pairs": len(self.train),
+            "valid_pairs": len(self.valid),
+        }
+
+    def check_record(self, record: dict[str, Any] | None, run_vocab_sha256: str | None) -> None:
+        """Refuse this dataset for a run that was trained from another one.
+
+        Args:
+            record: What the run recorded (``record()`` of its dataset), or None for a run
+                that has not recorded one yet.
+            run_vocab_sha256: ``vocab_sha256`` of the run folder's vocabulary, or None for a
+                run that has none yet.
+
+        Raises:
+            DataError: If the checksum or vocabulary differ.
+        """
+        if run_vocab_sha256 is not None and run_vocab_sha256 != self.vocab_sha256:
+            raise DataError(
+                f"{self.path}: its vocabulary (SHA-256 {self.vocab_sha256[:12]}) is not the "
+                f"run's (SHA-256 {run_vocab_sha256[:12]}); ids would mean other words: train "
+                "from the dataset the run was made with, or start a new run"
+            )
+        if record is not None and record.get("sha256") != self.sha256:
+            raise DataError(
+                f"{self.path}: dataset checksum {self.sha256[:12]} is not the one the run was "
+                f"trained from ({str(record.get('sha256'))[:12]}, {record.get('path')}); the "
+                "batches would not continue the run: use that dataset, or start a new run"
+            )
