@@ -14,7 +14,7 @@
    the page cache shares and can drop).
 4. Times the sampler's epoch planning (``TokenBatchSampler.plan``) on the big lengths array.
 
-``--quick`` (a test runs it) does the same at 20,000 vs 2,000 pairs and 20 updates. Prints
+``--quick`` (a test runs it) does the same at 4,000 vs 1,500 pairs and 10 updates. Prints
 one JSON object (and writes it to ``--json``). Needs the Multi30k files ($AIAYN_DATA_DIR or
 $AIAYN_TEST_DATA or ``--data-dir``).
 """
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 STEPS = 100
-QUICK = {"pairs": 20_000, "small": 2_000, "steps": 20}
+QUICK = {"pairs": 4_000, "small": 1_500, "steps": 10}
 
 
 def make_corpus(folder: Path, pairs: int, data_dir: str | None, seed: int = 0) -> dict[str, Any]:
@@ -72,12 +72,22 @@ def make_corpus(folder: Path, pairs: int, data_dir: str | None, seed: int = 0) -
                 ]
                 words[side] += sum(line.count(" ") + 1 for line in lines)
                 f.write("\n".join(lines) + "\n")
-    return {
+    corpus = {
         "src": str(paths["en"]),
         "tgt": str(paths["de"]),
         "pairs": pairs,
         "words_per_line": {k: round(v / pairs, 2) for k, v in words.items()},
     }
+    (folder / "corpus.json").write_text(json.dumps(corpus))  # written last: the corpus is whole
+    return corpus
+
+
+def corpus_at(folder: Path, pairs: int, data_dir: str | None) -> dict[str, Any]:
+    """The corpus ``make_corpus`` wrote in ``folder`` before, else a new one."""
+    done = folder / "corpus.json"
+    if done.exists() and json.loads(done.read_text())["pairs"] == pairs:
+        return json.loads(done.read_text())
+    return make_corpus(folder, pairs, data_dir)
 
 
 def _tree_rss_kib(root: int) -> tuple[int, int]:
@@ -131,13 +141,13 @@ def run_measured(cmd: list[str], interval: float = 0.5) -> dict[str, Any]:
     }
 
 
-def prepare(corpus: dict[str, Any], out: Path, vocab_size: int) -> dict[str, Any]:
-    """`aiayn prepare` the corpus into ``out`` (replacing it), measured."""
+def prepare(corpus: dict[str, Any], out: Path, options: list[str]) -> dict[str, Any]:
+    """`aiayn prepare` the corpus into ``out`` (replacing it) with more options, measured."""
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "aiayn", "prepare", "--src-file", corpus["src"]]
-    cmd += ["--tgt-file", corpus["tgt"], "--vocab-size", str(vocab_size), "--out", str(out)]
+    cmd += ["--tgt-file", corpus["tgt"], "--out", str(out), *options]
     measured = run_measured(cmd)
     manifest = json.loads((out / "manifest.json").read_text())
     measured["phases_s"] = manifest["seconds"]
@@ -243,11 +253,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pairs", type=int, default=4_500_000, help="pairs of the big corpus")
     parser.add_argument("--small", type=int, default=29_000, help="pairs of the small corpus")
     parser.add_argument("--steps", type=int, default=STEPS, help="updates of each training")
-    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--vocab-size", type=int, default=32000, help="as in `aiayn prepare`")
+    parser.add_argument("--vocab-sample", type=int, help="as in `aiayn prepare`")
+    parser.add_argument("--subword", default="unigram", help="unigram or bpe")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/aiayn-scale"))
     parser.add_argument("--data-dir", default=None, help="Multi30k folder")
     parser.add_argument("--json", type=Path, help="also write the result here")
-    parser.add_argument("--quick", action="store_true", help="20,000 vs 2,000 pairs, 20 updates")
+    parser.add_argument("--quick", action="store_true", help="4,000 vs 1,500 pairs, 10 updates")
     parser.add_argument("--train-rss", nargs=2, metavar=("DATASET", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train_rss:
@@ -256,15 +268,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return result
     if args.quick:
         args.pairs, args.small, args.steps = QUICK["pairs"], QUICK["small"], QUICK["steps"]
-        args.vocab_size = min(args.vocab_size, 1000)
+        args.vocab_size = min(args.vocab_size, 600)
     data_dir = (
         args.data_dir or os.environ.get("AIAYN_DATA_DIR") or os.environ.get("AIAYN_TEST_DATA")
     )
     result: dict[str, Any] = {"quick": args.quick, "cpu": _cpu(), "corpora": {}}
     for name, pairs in (("big", args.pairs), ("small", args.small)):
         folder = args.workdir / f"{name}-{pairs}"
-        corpus = make_corpus(folder / "text", pairs, data_dir)
-        measured = prepare(corpus, folder / "prepared", args.vocab_size)
+        corpus = corpus_at(folder / "text", pairs, data_dir)
+        options = ["--vocab-size", str(args.vocab_size), "--set", f"data.subword={args.subword}"]
+        if args.vocab_sample is not None:
+            options += ["--vocab-sample", str(args.vocab_sample)]
+        measured = prepare(corpus, folder / "prepared", options)
         measured.pop("stdout")
         run = train_rss_subprocess(folder / "prepared", folder / "run", args.steps)
         result["corpora"][name] = {"corpus": corpus, "prepare": measured, "train": run}

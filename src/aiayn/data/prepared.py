@@ -16,10 +16,13 @@ opens in a second and pages in as it goes, whatever its size::
 
 Why numpy ``.npy`` files opened with ``mmap_mode="r"`` rather than Arrow: numpy is already a
 dependency (Arrow would add pyarrow, ~100 MB); a ``.npy`` file is a short header and the raw
-array, so it loads with ``allow_pickle=False`` and no code runs; and memory-mapped pages live
-in the operating system's page cache, shared by every process that maps the file: the ranks
-of a DDP run on one machine read the same physical pages, and no process holds a private
-copy, so resident memory does not grow with the corpus. Token ids are ``uint16`` when the
+array, so it loads with ``allow_pickle=False`` and no code runs; and its bytes live in the
+operating system's page cache, shared by every process that reads the file: the ranks of a
+DDP run on one machine read the same physical pages, and no process holds a private copy.
+The sampler plans batches from the memory-mapped lengths array (4 bytes a pair); a pair's ids
+are read with ``os.pread`` at the offsets the header and offset arrays give, so that pages
+read for training are not mapped into the process either, and resident memory does not grow
+with the corpus (see ``_Reader`` and docs/scale.md). Token ids are ``uint16`` when the
 vocabulary has at most 65536 ids (the paper's 37k does), halving the files against int32.
 
 The checksum of a dataset (``PreparedDataset.sha256``) is the SHA-256 of its manifest's list of
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -214,29 +217,49 @@ def flatten(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lengths
 
 
-def _open_array(path: Path) -> np.ndarray:
-    """Memory-map a ``.npy`` file read-only (no pickle), and tell the kernel access is random.
-
-    Training reads a few scattered pairs per batch; without ``MADV_RANDOM`` the kernel reads
-    ahead (and maps) neighbouring pages that are never used, and resident memory grows with
-    the corpus after all.
-    """
+def _open_array(path: Path) -> np.memmap:
+    """Memory-map a ``.npy`` file read-only (``allow_pickle=False``: no code runs)."""
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable .npy array ({e})") from None
-    handle = getattr(array, "_mmap", None)
-    if handle is not None and hasattr(mmap, "MADV_RANDOM"):
-        handle.madvise(mmap.MADV_RANDOM)
     return array
+
+
+class _Reader:
+    """Reads slices of a memory-mapped ``.npy`` array with ``os.pread``, not through the map.
+
+    Training reads a few scattered pairs per batch. Read through the map, every page touched
+    stays mapped into the process and counts in its resident memory (and the kernel maps
+    neighbouring pages too), so resident memory would grow with the corpus after all.
+    ``pread`` copies just the bytes asked for out of the page cache, which every process
+    (every DDP rank) shares.
+    """
+
+    def __init__(self, array: np.memmap) -> None:
+        self.dtype = array.dtype
+        self.offset = int(array.offset)
+        self.length = len(array)
+        self._file = open(array.filename, "rb")  # noqa: SIM115 (closed with the reader)
+        self._fd = self._file.fileno()
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """``array[start:stop]`` (within bounds), as a fresh array."""
+        size = self.dtype.itemsize
+        data = os.pread(self._fd, (stop - start) * size, self.offset + start * size)
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def __del__(self) -> None:
+        self._file.close()
 
 
 class PreparedSplit(Sequence[IdPair]):
     """One split of a prepared dataset: a sequence of (source ids, target ids) pairs.
 
-    ``split[i]`` slices the memory-mapped arrays and returns two short Python lists, as
-    ``encode_pairs`` would; nothing else is read. ``lengths`` is the memory-mapped ``(n, 2)``
-    array that ``TokenBatchSampler`` plans batches from.
+    ``split[i]`` reads pair i's offsets and ids (four small ``pread`` calls, see ``_Reader``)
+    and returns two short Python lists, as ``encode_pairs`` would; nothing else is read.
+    ``lengths`` is the memory-mapped ``(n, 2)`` array that ``TokenBatchSampler`` plans batches
+    from; ``src``, ``tgt`` and the offsets are the memory-mapped arrays, for whole-array work.
 
     Args:
         folder: The dataset folder.
@@ -247,6 +270,10 @@ class PreparedSplit(Sequence[IdPair]):
         self.src, self.tgt, self.src_offsets, self.tgt_offsets, self.lengths = (
             _open_array(Path(folder) / f"{split}.{name}.npy") for name in ARRAYS
         )
+        self._readers = [
+            (_Reader(offsets), _Reader(ids))
+            for offsets, ids in ((self.src_offsets, self.src), (self.tgt_offsets, self.tgt))
+        ]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -261,9 +288,11 @@ class PreparedSplit(Sequence[IdPair]):
         if not -len(self) <= index < len(self):
             raise IndexError(f"pair {index} of {len(self)}")
         index %= len(self)
-        s0, s1 = self.src_offsets[index : index + 2]
-        t0, t1 = self.tgt_offsets[index : index + 2]
-        return self.src[s0:s1].tolist(), self.tgt[t0:t1].tolist()
+        sides = []
+        for offsets, ids in self._readers:
+            start, stop = offsets.read(index, index + 2).tolist()
+            sides.append(ids.read(start, stop).tolist())
+        return sides[0], sides[1]
 
     def __iter__(self) -> Iterator[IdPair]:
         return (self[i] for i in range(len(self)))
