@@ -217,6 +217,23 @@ def flatten(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lengths
 
 
+def valid_text(path: str | Path | None) -> list[Pair]:
+    """The validation pairs of a prepared dataset, as text (what `aiayn evaluate` scores).
+
+    Args:
+        path: The dataset folder.
+
+    Returns:
+        The pairs.
+
+    Raises:
+        DataError: If the folder holds no validation text.
+    """
+    if path is None:
+        raise DataError("data.corpus 'prepared' needs data.prepared_dir")
+    return read_parallel(*(Path(path) / name for name in VALID_TEXT))
+
+
 def _open_array(path: Path) -> np.memmap:
     """Memory-map a ``.npy`` file read-only (``allow_pickle=False``: no code runs)."""
     try:
@@ -363,9 +380,9 @@ class PreparedDataset:
                     f"{file}: SHA-256 differs from {MANIFEST}; the dataset is damaged: "
                     "prepare it again"
                 )
-        valid_text = read_parallel(*(path / name for name in VALID_TEXT))
+        valid = valid_text(path)
         return cls(
-            path, manifest, PreparedSplit(path, "train"), PreparedSplit(path, "valid"), valid_text
+            path, manifest, PreparedSplit(path, "train"), PreparedSplit(path, "valid"), valid
         )
 
     @property

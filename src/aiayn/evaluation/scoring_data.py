@@ -38,6 +38,7 @@ from aiayn.data import (
     load_multi30k_tok_reference,
     read_lines,
 )
+from aiayn.data.prepared import valid_text
 from aiayn.errors import UsageError
 from aiayn.evaluation.report import EvaluationReport, evaluate_translations
 from aiayn.evaluation.validation import exact_match
@@ -212,7 +213,8 @@ def validation_data(config: DataConfig, lang: str | None = None) -> ScoringData:
     if config.corpus == "multi30k":
         _check_lang(config, lang)
         return _multi30k(config, config.valid_split, limit=limit, clean=True, validation=True)
-    pairs = load_corpus(config).valid
+    prepared = config.corpus == "prepared" and config.prepared_dir
+    pairs = valid_text(config.prepared_dir) if prepared else load_corpus(config).valid
     if config.corpus == "task":
         name = f"valid.task-{config.task}"
         what = f"the {config.task} task's generated validation set"
