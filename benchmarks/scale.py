@@ -267,7 +267,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/aiayn-scale"))
     parser.add_argument("--data-dir", default=None, help="Multi30k folder")
     parser.add_argument("--json", type=Path, help="also write the result here")
-    parser.add_argument("--quick", action="store_true", help="200,000 vs 20,000 pairs, a small vocabulary")
+    parser.add_argument(
+        "--quick", action="store_true", help="200,000 vs 20,000 pairs, a small vocabulary"
+    )
     parser.add_argument("--train-rss", nargs=2, metavar=("DATASET", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train_rss:
