@@ -15,7 +15,7 @@
 4. Times the sampler's epoch planning (``TokenBatchSampler.plan``) on the big lengths array.
 
 ``--quick`` (a test runs it) does the same at 200,000 vs 20,000 pairs, with a vocabulary of
-1,000 learnt on 20,000 sentences. Prints
+500 learnt on 10,000 sentences and batches of 256 tokens. Prints
 one JSON object (and writes it to ``--json``). Needs the Multi30k files ($AIAYN_DATA_DIR or
 $AIAYN_TEST_DATA or ``--data-dir``).
 """
@@ -37,7 +37,8 @@ import numpy as np
 
 STEPS = 100
 # --quick: the issue's memory test (tests/test_data_prepared.py runs it)
-QUICK = {"pairs": 200_000, "small": 20_000, "steps": 100, "vocab_size": 1000, "sample": 20_000}
+QUICK = {"pairs": 200_000, "small": 20_000, "steps": 100, "vocab_size": 500, "sample": 10_000}
+QUICK_MAX_TOKENS = 256  # small batches: the test is about memory, not speed
 
 
 def make_corpus(folder: Path, pairs: int, data_dir: str | None, seed: int = 0) -> dict[str, Any]:
@@ -224,9 +225,12 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def train_rss_subprocess(dataset: Path, out: Path, steps: int) -> dict[str, Any]:
+def train_rss_subprocess(
+    dataset: Path, out: Path, steps: int, max_tokens: int = 1024
+) -> dict[str, Any]:
     """``train_rss`` in a fresh process (so that nothing of this one is counted)."""
     cmd = [sys.executable, "-m", "benchmarks.scale", "--train-rss", str(dataset), str(out)]
+    cmd += ["--max-tokens", str(max_tokens)]
     done = subprocess.run(
         [*cmd, "--steps", str(steps)], capture_output=True, text=True, timeout=600, check=False
     )
@@ -261,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pairs", type=int, default=4_500_000, help="pairs of the big corpus")
     parser.add_argument("--small", type=int, default=29_000, help="pairs of the small corpus")
     parser.add_argument("--steps", type=int, default=STEPS, help="updates of each training")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="tokens per batch")
     parser.add_argument("--vocab-size", type=int, default=32000, help="as in `aiayn prepare`")
     parser.add_argument("--vocab-sample", type=int, help="as in `aiayn prepare`")
     parser.add_argument("--subword", default="unigram", help="unigram or bpe")
@@ -273,12 +278,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-rss", nargs=2, metavar=("DATASET", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train_rss:
-        result = train_rss(*args.train_rss, steps=args.steps)
+        result = train_rss(*args.train_rss, steps=args.steps, max_tokens=args.max_tokens)
         print(json.dumps(result))
         return result
     if args.quick:
         args.pairs, args.small, args.steps = QUICK["pairs"], QUICK["small"], QUICK["steps"]
         args.vocab_size, args.vocab_sample = QUICK["vocab_size"], QUICK["sample"]
+        args.max_tokens = QUICK_MAX_TOKENS
     data_dir = (
         args.data_dir or os.environ.get("AIAYN_DATA_DIR") or os.environ.get("AIAYN_TEST_DATA")
     )
@@ -291,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             options += ["--vocab-sample", str(args.vocab_sample)]
         measured = prepare(corpus, folder / "prepared", options)
         measured.pop("stdout")
-        run = train_rss_subprocess(folder / "prepared", folder / "run", args.steps)
+        run = train_rss_subprocess(folder / "prepared", folder / "run", args.steps, args.max_tokens)
         result["corpora"][name] = {"corpus": corpus, "prepare": measured, "train": run}
     result["sampler"] = plan_seconds(args.workdir / f"big-{args.pairs}" / "prepared")
     big, small = (result["corpora"][k]["train"] for k in ("big", "small"))
