@@ -232,7 +232,12 @@ def train_rss_subprocess(
     cmd = [sys.executable, "-m", "benchmarks.scale", "--train-rss", str(dataset), str(out)]
     cmd += ["--max-tokens", str(max_tokens)]
     done = subprocess.run(
-        [*cmd, "--steps", str(steps)], capture_output=True, text=True, timeout=600, check=False
+        [*cmd, "--steps", str(steps)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],  # where `benchmarks` is a package
     )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
