@@ -53,13 +53,12 @@ from aiayn.data.prepared import (
     VALID_TEXT,
     VERSION,
     PreparedDataset,
-    SplitWriter,
     file_sha256,
     files_sha256,
-    flatten,
     token_dtype,
     vocab_sha256,
 )
+from aiayn.data.prepared_write import SplitWriter, flatten
 from aiayn.data.text_files import check_line_counts
 from aiayn.runs.atomic import write_folder
 
