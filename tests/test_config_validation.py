@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import aiayn.pipeline
+import aiayn.run_data
 from aiayn.cli import main
 from aiayn.config import RunConfig
 from aiayn.decoding.config import DecodeConfig
@@ -61,8 +62,8 @@ def no_data(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("data or vocabulary built before the config was validated")
 
-    monkeypatch.setattr(aiayn.pipeline, "load_corpus", forbidden)
-    monkeypatch.setattr(aiayn.pipeline, "build_vocabularies", forbidden)
+    monkeypatch.setattr(aiayn.run_data, "load_corpus", forbidden)
+    monkeypatch.setattr(aiayn.run_data, "build_vocabularies", forbidden)
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

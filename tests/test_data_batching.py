@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 from tests.helpers import UnshiftedCollator
@@ -205,3 +206,47 @@ def test_with_dataloader() -> None:
     assert sum(b.batch_size for b in batches) == 300
     for b in batches:
         assert b.src.numel() <= 200 and b.tgt_in.numel() <= 200
+
+
+def reference_batches(lengths: list[tuple[int, int]], max_tokens: int, max_sentences: int | None):
+    """The list-based sampler that the numpy one replaced, unshuffled: sort, then cut greedily."""
+    order = sorted(range(len(lengths)), key=lambda i: (*lengths[i], i))
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        size = max(lengths[i][0], lengths[i][1] + 1)
+        grown = max(longest, size)
+        full = max_sentences is not None and len(batch) >= max_sentences
+        if batch and (full or (len(batch) + 1) * grown > max_tokens):
+            batches.append(batch)
+            batch, grown = [], size
+        batch.append(i)
+        longest = grown
+    return [*batches, batch]
+
+
+@pytest.mark.parametrize(("max_tokens", "max_sentences"), [(256, None), (1000, 7), (64, None)])
+def test_numpy_sampler_cuts_the_same_batches_as_the_list_based_one(
+    max_tokens: int, max_sentences: int | None
+) -> None:
+    lengths = make_lengths(3000, seed=3)
+    sampler = TokenBatchSampler(
+        np.array(lengths, dtype=np.uint16), max_tokens, max_sentences=max_sentences, shuffle=False
+    )
+    assert sampler.epoch_batches(0) == reference_batches(lengths, max_tokens, max_sentences)
+    # Shuffled, the same batch sizes in another order (only equal-length pairs trade places).
+    shuffled = TokenBatchSampler(lengths, max_tokens, max_sentences=max_sentences, seed=2)
+    sizes = sorted(len(b) for b in shuffled.epoch_batches(1))
+    assert sizes == sorted(len(b) for b in sampler.epoch_batches(0))
+
+
+def test_a_mid_epoch_position_of_the_older_sampler_is_refused() -> None:
+    lengths = make_lengths()
+    sampler = TokenBatchSampler(lengths, max_tokens=256)
+    old = {k: v for k, v in sampler.state_dict(batches_consumed=3).items() if k != "order"}
+    with pytest.raises(DataError, match="older aiayn that drew batches with 'python-random'"):
+        TokenBatchSampler(lengths, max_tokens=256).load_state_dict(old)
+    resumed = TokenBatchSampler(lengths, max_tokens=256)
+    resumed.load_state_dict({**old, "batches_consumed": 0})  # an epoch boundary is exact
+    assert list(resumed) == list(sampler)

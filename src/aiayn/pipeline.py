@@ -1,6 +1,7 @@
 """What `aiayn train` does, as a library call: text -> vocabulary -> model -> trained run.
 
-config (RunConfig) -> load_corpus -> build_vocabularies -> encode_pairs -> Transformer
+config (RunConfig) -> load_run_data (text: load_corpus -> build_vocabularies -> encode_pairs;
+                   a prepared dataset: memory-mapped) -> Transformer
                    -> Trainer.fit -> run directory (checkpoints, metrics, run.json)
 """
 
@@ -14,23 +15,12 @@ from typing import Any
 import torch
 
 from aiayn.config import RunConfig
-from aiayn.data import (
-    Corpus,
-    IdPair,
-    Vocabularies,
-    build_vocabularies,
-    encode_pairs,
-    load_corpus,
-)
+from aiayn.data import Corpus, Vocabularies
 from aiayn.errors import ConfigError
 from aiayn.model import ModelConfig, Transformer
 from aiayn.resuming import fingerprint, resume_changes
-from aiayn.run_sharing import (
-    has_checkpoints,
-    resumed_config,
-    shared_vocabularies,
-    tokenizer_saved,
-)
+from aiayn.run_data import load_run_data
+from aiayn.run_sharing import has_checkpoints, resumed_config, tokenizer_saved
 from aiayn.runs import RunDir, RunError, atomic_write_json, atomic_write_text
 from aiayn.runs.layout import provenance
 from aiayn.training import DistInfo, Trainer, TrainResult, ValidationHook
@@ -78,24 +68,27 @@ def resolve_device(name: str) -> torch.device:
     return choose_device(name)
 
 
-def check_lengths(pairs: Sequence[IdPair], model_config: ModelConfig) -> None:
+def check_lengths(longest: int, model_config: ModelConfig) -> None:
     """Refuse data longer than learned positions can take, before training starts.
 
     Sinusoidal positions continue beyond their table; a learned table has `max_positions` rows
     and a longer sequence would fail in the middle of training.
 
+    Args:
+        longest: the longest source, or target with its BOS/EOS, of the training and
+            validation data.
+        model_config: the model.
+
     Raises:
         ConfigError: a source, or a target with its BOS/EOS, is longer than the table.
     """
-    if model_config.positional != "learned" or not pairs:
+    if model_config.positional != "learned" or longest <= model_config.max_positions:
         return
-    longest = max(max(len(s), len(t) + 1) for s, t in pairs)
-    if longest > model_config.max_positions:
-        raise ConfigError(
-            f"the longest training or validation sequence has {longest} tokens but "
-            f"model.max_positions is {model_config.max_positions} with learned positions: raise "
-            "model.max_positions or lower data.max_len"
-        )
+    raise ConfigError(
+        f"the longest training or validation sequence has {longest} tokens but "
+        f"model.max_positions is {model_config.max_positions} with learned positions: raise "
+        "model.max_positions or lower data.max_len"
+    )
 
 
 def prepare(
@@ -145,24 +138,11 @@ def prepare(
     dist = init_distributed(device, dist, config.train.dist_timeout)
     torch.manual_seed(config.train.seed)
 
-    corpus = load_corpus(config.data)
-    tokenizer_ready = tokenizer_saved(run, dist) and (resume or trained)
-    if dist.is_main and not tokenizer_ready:
-        vocabs = build_vocabularies(
-            corpus.train,
-            vocab_size=config.data.vocab_size,
-            joint=config.data.joint_vocab,
-            kind=config.data.vocab_kind,
-            model_type=config.data.subword,
-            seed=config.data.seed,
-        )
-        run.path.mkdir(parents=True, exist_ok=True)
-        vocabs.save(run.path)
-    vocabs = shared_vocabularies(run, dist)
+    has_vocab = tokenizer_saved(run, dist) and (resume or trained)
+    data = load_run_data(config.data, run, dist, has_vocab)
+    corpus, vocabs, train_ids, valid_ids = data.corpus, data.vocabs, data.train, data.valid
     model_config = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
-    train_ids = encode_pairs(corpus.train, vocabs)
-    valid_ids = encode_pairs(corpus.valid, vocabs)
-    check_lengths(train_ids + valid_ids, model_config)
+    check_lengths(data.longest, model_config)
     if model_config.share_embeddings and not vocabs.joint:
         raise ConfigError("model.share_embeddings needs data.joint_vocab: true")
 
@@ -173,9 +153,7 @@ def prepare(
             decode=config.to_dict()["decode"],
             config_fingerprint=fingerprint(config),
             data=config.data.name,
-            train_pairs=len(corpus.train),
-            valid_pairs=len(corpus.valid),
-            filtered=str(corpus.stats),
+            **data.info,
         )
         record = provenance(device_description(device))
         record["precision"] = resolve_precision(

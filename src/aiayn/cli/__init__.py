@@ -21,6 +21,7 @@ from aiayn.cli import (
     evaluate,
     export,
     import_hf,
+    prepare,
     serve,
     train,
     translate,
@@ -29,7 +30,7 @@ from aiayn.cli import (
 from aiayn.errors import AiaynError
 
 COMMANDS = (
-    train, translate, evaluate, tune, attention, average, demo, export, import_hf, serve
+    train, prepare, translate, evaluate, tune, attention, average, demo, export, import_hf, serve
 )  # fmt: skip
 
 

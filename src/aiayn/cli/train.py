@@ -6,6 +6,7 @@ Examples:
     aiayn train --corpus multi30k --src de --tgt en --data-dir DIR --out runs/de-en
     aiayn train --config configs/multi30k_de_en.yaml --out runs/de-en
     aiayn train --out runs/de-en --resume         # continue where it stopped
+    aiayn train --prepared data/wmt --config ... --out runs/wmt  # from `aiayn prepare`
     torchrun --nproc_per_node=2 -m aiayn train --config ... --out ...
 """
 
@@ -46,6 +47,7 @@ OPTION_FIELDS = {
     "tsv": ("data", "tsv"),
     "max_len": ("data", "max_len"),
     "vocab_size": ("data", "vocab_size"),
+    "prepared": ("data", "prepared_dir"),
     "preset": ("model", "preset"),
     "max_steps": ("train", "max_steps"),
     "max_epochs": ("train", "max_epochs"),
@@ -100,21 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    data = p.add_argument_group("data")
-    data.add_argument("--corpus", choices=("task", "multi30k", "wmt14", "files", "tsv"))
-    data.add_argument("--task", choices=TASKS, help="built-in synthetic task (default: reverse)")
-    data.add_argument("--src", help="Multi30k source language: en, de, fr, cs")
-    data.add_argument("--tgt", help="Multi30k target language")
-    data.add_argument(
-        "--data-dir", help="folder with the Multi30k or WMT14 files (else downloaded)"
+    add_data_options(p)
+    p.add_argument(
+        "--prepared",
+        metavar="DATA_DIR",
+        help="train from a dataset made by `aiayn prepare` (data.corpus prepared)",
     )
-    data.add_argument("--src-file", help="training source file (plain or .gz)")
-    data.add_argument("--tgt-file", help="training target file, aligned line by line")
-    data.add_argument("--valid-src-file", help="validation source (else a held-out slice)")
-    data.add_argument("--valid-tgt-file", help="validation target")
-    data.add_argument("--tsv", help="one file of source<TAB>target lines")
-    data.add_argument("--max-len", type=int, help="drop training pairs longer than this")
-    data.add_argument("--vocab-size", type=int, help="subword vocabulary size")
 
     model = p.add_argument_group("model")
     model.add_argument("--preset", choices=PRESETS, help="model size (override fields with --set)")
@@ -137,6 +130,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train_group.add_argument("--average-last", type=int, help="average the last N at the end")
     train_group.add_argument("--beam", type=int, help="beam size the run will decode with")
     p.set_defaults(handler=run)
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options, shared with `aiayn prepare` (which reads the same text)."""
+    data = p.add_argument_group("data")
+    data.add_argument("--corpus", choices=("task", "multi30k", "wmt14", "files", "tsv"))
+    data.add_argument("--task", choices=TASKS, help="built-in synthetic task (default: reverse)")
+    data.add_argument("--src", help="Multi30k source language: en, de, fr, cs")
+    data.add_argument("--tgt", help="Multi30k target language")
+    data.add_argument(
+        "--data-dir", help="folder with the Multi30k or WMT14 files (else downloaded)"
+    )
+    data.add_argument("--src-file", help="training source file (plain or .gz)")
+    data.add_argument("--tgt-file", help="training target file, aligned line by line")
+    data.add_argument("--valid-src-file", help="validation source (else a held-out slice)")
+    data.add_argument("--valid-tgt-file", help="validation target")
+    data.add_argument("--tsv", help="one file of source<TAB>target lines")
+    data.add_argument("--max-len", type=int, help="drop training pairs longer than this")
+    data.add_argument("--vocab-size", type=int, help="subword vocabulary size")
 
 
 def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
@@ -173,21 +185,25 @@ def build_config(args: argparse.Namespace, base: RunConfig | None = None) -> Run
         config = RunConfig.load(args.config)
     elif base is not None:
         config = base
-    elif args.corpus in (None, "task") and not (args.src or args.tgt or args.src_file or args.tsv):
+    elif args.corpus in (None, "task") and not (
+        args.src or args.tgt or args.src_file or args.tsv or getattr(args, "prepared", None)
+    ):
         config = RunConfig.quickstart()
     else:
         config = RunConfig.text_default()
     values = config.to_dict()
     for option, (section, key) in OPTION_FIELDS.items():
-        value = getattr(args, option)
+        value = getattr(args, option, None)  # `aiayn prepare` has only the data options
         if value is not None:
             values[section][key] = value
-    if args.compile:
+    if getattr(args, "compile", False):
         values["train"]["compile"] = True
-    if args.no_progress:
+    if getattr(args, "no_progress", False):
         values["train"]["progress"] = False
     if args.corpus is None and (args.src_file or args.tsv):
         values["data"]["corpus"] = "tsv" if args.tsv else "files"
+    if getattr(args, "prepared", None):
+        values["data"]["corpus"] = "prepared"
     for section, key, value in parse_set(args.set):
         if section not in values:
             raise UsageError(

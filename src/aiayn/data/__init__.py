@@ -29,12 +29,20 @@ from aiayn.data.multi30k import (
     load_multi30k_tok_reference,
     multi30k_dir,
 )
-from aiayn.data.sampler import TokenBatchSampler
+from aiayn.data.sampler import TokenBatchSampler, pair_lengths
 from aiayn.data.sentencepiece_tokenizer import SentencePieceTokenizer
 from aiayn.data.sgm import read_sgm
 from aiayn.data.symbol_tokenizer import SymbolTokenizer
 from aiayn.data.synthetic import TASKS, make_task
-from aiayn.data.text_files import Pair, read_lines, read_parallel, read_tsv
+from aiayn.data.text_files import (
+    Pair,
+    count_lines,
+    iter_lines,
+    iter_tsv,
+    read_lines,
+    read_parallel,
+    read_tsv,
+)
 from aiayn.data.tokenizer import (
     BOS_ID,
     EOS_ID,
@@ -87,9 +95,12 @@ __all__ = [
     "Vocabularies",
     "build_vocabularies",
     "clean_pairs",
+    "count_lines",
     "default_vocab_size",
     "download_file",
     "encode_pairs",
+    "iter_lines",
+    "iter_tsv",
     "len_in_whitespace_tokens",
     "load_corpus",
     "load_multi30k",
@@ -98,6 +109,7 @@ __all__ = [
     "load_wmt14",
     "make_task",
     "multi30k_dir",
+    "pair_lengths",
     "read_lines",
     "read_parallel",
     "read_sgm",

@@ -15,7 +15,9 @@ from aiayn.typed_config import check_types
 
 IMPORTED = "imported"
 """The corpus of a run made by `aiayn import-hf`: a model trained elsewhere, no data of its own."""
-CORPORA = ("task", "multi30k", "wmt14", "files", "tsv", IMPORTED)
+PREPARED = "prepared"
+"""The corpus of a run trained from a dataset made by `aiayn prepare` (data.prepared_dir)."""
+CORPORA = ("task", "multi30k", "wmt14", "files", "tsv", PREPARED, IMPORTED)
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class DataConfig:
     """Where the parallel text comes from and how it is cut into subwords."""
 
     # "task" (synthetic), "multi30k", "wmt14" (the paper's en-de data), "files" (two aligned
-    # files), "tsv", or "imported" (a run made by `aiayn import-hf`, which has no training data)
+    # files), "tsv", "prepared" (a dataset made by `aiayn prepare`), or "imported" (a run made
+    # by `aiayn import-hf`, which has no training data)
     corpus: str = "task"
     task: str = "reverse"  # synthetic task: copy, reverse, sort or add
     task_train_size: int = 20000  # synthetic training examples
@@ -40,6 +43,7 @@ class DataConfig:
     valid_src_file: str | None = None  # corpus "files": validation source (else a held-out slice)
     valid_tgt_file: str | None = None  # corpus "files": validation target
     tsv: str | None = None  # corpus "tsv": one file, source<TAB>target per line
+    prepared_dir: str | None = None  # corpus "prepared": the folder `aiayn prepare` wrote
     max_train_pairs: int | None = None  # use only the first N training pairs (quick experiments)
     max_valid_pairs: int | None = None  # use only the first N validation pairs
     valid_holdout: int = 1000  # pairs held out for validation when no validation files are given
@@ -73,6 +77,8 @@ class DataConfig:
             raise ConfigError(
                 f"data.corpus 'wmt14' is de-en or en-de, got {self.src_lang}-{self.tgt_lang}"
             )
+        if self.corpus == PREPARED and not self.prepared_dir:
+            raise ConfigError("data.corpus 'prepared' needs data.prepared_dir")
         if self.subword not in ("unigram", "bpe"):
             raise ConfigError(f"data.subword must be 'unigram' or 'bpe', got {self.subword!r}")
 
@@ -90,6 +96,8 @@ class DataConfig:
             return f"{self.corpus}:{self.src_lang}-{self.tgt_lang}"
         if self.corpus == IMPORTED:
             return IMPORTED
+        if self.corpus == PREPARED:
+            return f"{PREPARED}:{self.prepared_dir}"
         return f"{self.corpus}:{self.tsv or self.src_file}"
 
 
@@ -117,6 +125,11 @@ def load_corpus(config: DataConfig) -> Corpus:
     if config.corpus == IMPORTED:
         raise DataError(
             "this run was imported (aiayn import-hf): it has no training or validation data"
+        )
+    if config.corpus == PREPARED:
+        raise DataError(
+            f"data.corpus 'prepared' ({config.prepared_dir}) is opened with "
+            "aiayn.data.prepared.PreparedDataset, not read as text"
         )
     if config.corpus == "task":
         length = {"max_len": config.task_max_len}

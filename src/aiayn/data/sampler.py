@@ -13,7 +13,20 @@ length", about 25000 source and 25000 target tokens per batch. Like fairseq, thi
 3. shuffles the order of the batches, from ``(seed, epoch)``.
 
 Only examples of identical (source, target) lengths trade places between epochs, so the batch
-boundaries, and hence ``len(sampler)``, are the same every epoch.
+boundaries, and hence ``len(sampler)``, are the same every epoch: they are cut once, when the
+sampler is built.
+
+Scale: everything is numpy arrays, never Python lists of the examples. The lengths may be a
+memory-mapped ``(n, 2)`` array (a prepared dataset's, see ``aiayn.data.prepared``); an epoch is
+planned with one random permutation and one stable ``argsort`` (ties broken by the
+permutation), and the batches are a permutation of (start, end) slices into that order, so
+planning 4.5 million examples takes a few seconds and about 100 MB of temporaries that are
+given back to the system (``give_back_freed_memory``); what stays is the epoch's order, 4 bytes
+an example.
+The random stream is numpy's PCG64, seeded from ``(seed, epoch)``; aiayn before this sampler
+used Python's ``random`` instead, so the same seed gives other (equally good) batches than it
+did then, and a checkpoint saved by it mid-epoch cannot be resumed exactly (see
+``load_state_dict``).
 
 Distributed training: each of ``num_replicas`` processes builds the same list and takes
 batches ``rank, rank + num_replicas, ...``. Every rank must run the same number of steps
@@ -28,13 +41,59 @@ consumed; after ``load_state_dict``, iteration continues with exactly the remain
 
 from __future__ import annotations
 
-import random
+import ctypes
+import ctypes.util
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Sampler
 
 from aiayn.data.errors import DataError
+
+ORDER = "pcg64-argsort"
+"""How batches are drawn, recorded in ``state_dict``: a saved position is exact only under it."""
+
+
+def give_back_freed_memory() -> None:
+    """Ask the C allocator to return freed memory to the system (glibc's ``malloc_trim``).
+
+    Planning millions of examples makes temporaries of tens of MB; once one is freed, glibc
+    raises its threshold for serving allocations from mmap and keeps later ones of that size on
+    its heap when they are freed, about 40 MB at 4.5 million pairs that would otherwise stay
+    resident for the whole run. A no-op where the C library has no ``malloc_trim``.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
+
+
+def pair_lengths(pairs: Any) -> np.ndarray:
+    """The ``(n, 2)`` array of (source, target) lengths of encoded pairs.
+
+    Args:
+        pairs: A sequence of (source ids, target ids), or a dataset with a ``lengths`` array
+            (a prepared split), whose array is returned as is, without reading the examples.
+
+    Returns:
+        An integer array of shape ``(n, 2)``.
+    """
+    lengths = getattr(pairs, "lengths", None)
+    if isinstance(lengths, np.ndarray):
+        return lengths
+    return np.array([(len(s), len(t)) for s, t in pairs], dtype=np.int64).reshape(-1, 2)
 
 
 class TokenBatchSampler(Sampler[list[int]]):
@@ -42,7 +101,8 @@ class TokenBatchSampler(Sampler[list[int]]):
 
     Args:
         lengths: ``(source length, target length)`` of each example, in tokens without
-            BOS/EOS (e.g. ``[(len(s), len(t)) for s, t in encode_pairs(...)]``).
+            BOS/EOS: a sequence of pairs or an ``(n, 2)`` integer array (which may be
+            memory-mapped; it is not copied). See ``pair_lengths``.
         max_tokens: Upper bound on a batch's cost (see the module docstring).
         max_sentences: Optional upper bound on the sentences of a batch.
         shuffle: Shuffle ties and batch order each epoch; False gives batches in length order
@@ -59,7 +119,7 @@ class TokenBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        lengths: Sequence[tuple[int, int]],
+        lengths: Sequence[tuple[int, int]] | np.ndarray,
         max_tokens: int,
         *,
         max_sentences: int | None = None,
@@ -70,7 +130,7 @@ class TokenBatchSampler(Sampler[list[int]]):
         drop_last: bool = False,
     ) -> None:
         super().__init__()
-        if not lengths:
+        if len(lengths) == 0:
             raise DataError("TokenBatchSampler needs at least one example")
         if max_tokens < 1:
             raise DataError(f"max_tokens must be positive, got {max_tokens}")
@@ -78,10 +138,12 @@ class TokenBatchSampler(Sampler[list[int]]):
             raise DataError(f"max_sentences must be positive or None, got {max_sentences}")
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise DataError(f"need 0 <= rank < num_replicas, got rank={rank}, {num_replicas=}")
-        self._src_lens = [int(s) for s, _ in lengths]
-        self._tgt_lens = [int(t) for _, t in lengths]
-        if min(self._src_lens) < 0 or min(self._tgt_lens) < 0:
+        array = lengths if isinstance(lengths, np.ndarray) else np.asarray(lengths)
+        if array.ndim != 2 or array.shape[1] != 2 or array.dtype.kind not in "iu":
+            raise DataError(f"lengths must be (source, target) integer pairs, got {array.shape}")
+        if array.min() < 0:
             raise DataError("example lengths must be >= 0")
+        self._lengths = array
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.shuffle = shuffle
@@ -92,7 +154,10 @@ class TokenBatchSampler(Sampler[list[int]]):
         self._epoch = 0
         self._consumed = 0  # batches yielded so far in this epoch
         self._resume_at: int | None = None  # set by load_state_dict, used by the next __iter__
-        total = len(self._chunk(self._sorted_indices(None)))  # same for every epoch
+        # Batch boundaries in the sorted order: the same every epoch (ties have equal sizes).
+        self._starts = self._cut(self._order(None))
+        give_back_freed_memory()
+        total = len(self._starts) - 1
         per_rank, extra = divmod(total, num_replicas)
         self._batches_per_rank = per_rank if drop_last or extra == 0 else per_rank + 1
 
@@ -120,16 +185,42 @@ class TokenBatchSampler(Sampler[list[int]]):
         return self._batches_per_rank
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self.epoch_batches(self._epoch)
+        order, batches = self.plan(self._epoch)
         start = self._resume_at or 0
         self._resume_at = None
         self._consumed = start
         for i in range(start, len(batches)):
             self._consumed = i + 1
-            yield batches[i]
+            b = batches[i]
+            yield order[self._starts[b] : self._starts[b + 1]].tolist()
+
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's batches of an epoch as arrays: what ``__iter__`` walks through.
+
+        Args:
+            epoch: The epoch number.
+
+        Returns:
+            ``(order, batches)``: the example indices in (length, random tie) order, and the
+            numbers of this rank's ``len(self)`` batches in the order they are served; batch
+            ``b`` is ``order[starts[b]:starts[b + 1]]``.
+        """
+        rng = self._rng(epoch) if self.shuffle else None
+        order = self._order(rng)
+        give_back_freed_memory()
+        total = len(self._starts) - 1
+        batches = rng.permutation(total) if rng is not None else np.arange(total)
+        n = self.num_replicas
+        if self.drop_last:
+            batches = batches[: total - total % n]
+        else:
+            batches = np.concatenate([batches, batches[np.arange(-total % n) % total]])
+        return order, batches[self.rank :: n]
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """All of this rank's batches of an epoch, in order (ignores the resume position).
+
+        Builds Python lists of every index: for tests and small data; training iterates.
 
         Args:
             epoch: The epoch number.
@@ -137,16 +228,8 @@ class TokenBatchSampler(Sampler[list[int]]):
         Returns:
             ``len(self)`` lists of example indices.
         """
-        rng = random.Random(f"aiayn-batches:{self.seed}:{epoch}")
-        batches = self._chunk(self._sorted_indices(rng if self.shuffle else None))
-        if self.shuffle:
-            rng.shuffle(batches)
-        n = self.num_replicas
-        if self.drop_last:
-            batches = batches[: len(batches) - len(batches) % n]
-        else:
-            batches += [batches[i % len(batches)] for i in range(-len(batches) % n)]
-        return batches[self.rank :: n]
+        order, batches = self.plan(epoch)
+        return [order[self._starts[b] : self._starts[b + 1]].tolist() for b in batches]
 
     def state_dict(self, batches_consumed: int | None = None) -> dict[str, Any]:
         """The position in the data, for a checkpoint.
@@ -169,6 +252,7 @@ class TokenBatchSampler(Sampler[list[int]]):
             "seed": self.seed,
             "num_replicas": self.num_replicas,
             "batches_per_epoch": self._batches_per_rank,
+            "order": ORDER,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -179,7 +263,8 @@ class TokenBatchSampler(Sampler[list[int]]):
 
         Raises:
             DataError: If the state belongs to a different seed, number of processes or data
-                (different batches per epoch), where skipping would not be exact.
+                (different batches per epoch), where skipping would not be exact; or if it was
+                saved mid-epoch by an aiayn whose batches were drawn otherwise (no ``order``).
         """
         expected = {
             "seed": self.seed,
@@ -195,32 +280,58 @@ class TokenBatchSampler(Sampler[list[int]]):
         consumed = int(state["batches_consumed"])
         if not 0 <= consumed <= self._batches_per_rank:
             raise DataError(f"batches_consumed={consumed} is outside 0..{self._batches_per_rank}")
+        if state.get("order", "python-random") != ORDER and 0 < consumed < self._batches_per_rank:
+            raise DataError(
+                f"cannot resume the batch sampler mid-epoch: the checkpoint was saved by an "
+                f"older aiayn that drew batches with {state.get('order', 'python-random')!r}, "
+                f"this one uses {ORDER!r}, so the rest of the epoch would not be the rest; "
+                "resume from an end-of-epoch checkpoint (--checkpoint) or start the run again"
+            )
         self._epoch = int(state["epoch"])
         self._consumed = consumed
         self._resume_at = consumed
 
-    def _sorted_indices(self, rng: random.Random | None) -> list[int]:
-        """Indices by (source length, target length), ties random (or by index without rng)."""
-        n = len(self._src_lens)
-        tie = list(range(n))
-        if rng is not None:
-            rng.shuffle(tie)
-        return sorted(range(n), key=lambda i: (self._src_lens[i], self._tgt_lens[i], tie[i]))
+    def _rng(self, epoch: int) -> np.random.Generator:
+        """The random stream of an epoch, the same on every rank and in every process."""
+        digest = hashlib.sha256(f"aiayn-batches:{self.seed}:{epoch}".encode()).digest()
+        return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
 
-    def _chunk(self, order: list[int]) -> list[list[int]]:
-        """Cut sorted indices greedily into batches within ``max_tokens``/``max_sentences``."""
-        batches: list[list[int]] = []
-        batch: list[int] = []
-        longest = 0  # max(source length, target length + 1) over the batch so far
-        for i in order:
-            size = max(self._src_lens[i], self._tgt_lens[i] + 1)
-            grown = max(longest, size)
-            full = self.max_sentences is not None and len(batch) >= self.max_sentences
-            if batch and (full or (len(batch) + 1) * grown > self.max_tokens):
-                batches.append(batch)
-                batch, grown = [], size
-            batch.append(i)
-            longest = grown
-        if batch:
-            batches.append(batch)
-        return batches
+    def _order(self, rng: np.random.Generator | None) -> np.ndarray:
+        """Indices by (source length, target length), ties random (or by index without rng)."""
+        # The smallest types that hold the key and the indices: at millions of examples every
+        # temporary is tens of MB, and the C allocator keeps some of what it frees.
+        span = int(self._lengths[:, 1].max()) + 1
+        wide = int(self._lengths[:, 0].max()) * span + span >= 2**32
+        key = self._lengths[:, 0].astype(np.int64 if wide else np.uint32)
+        key *= span
+        np.add(key, self._lengths[:, 1], out=key, casting="unsafe")
+        index_type = np.int32 if len(key) < 2**31 else np.int64
+        if rng is None:
+            return np.argsort(key, kind="stable").astype(index_type)
+        perm = rng.permutation(len(key)).astype(index_type)
+        key = key[perm]
+        return perm[np.argsort(key, kind="stable")]
+
+    def _cut(self, order: np.ndarray) -> np.ndarray:
+        """Batch starts (and the end) over sorted indices, greedily within the bounds.
+
+        A batch grows while ``(sentences + 1) * max(size so far, next size)`` stays within
+        ``max_tokens`` (and ``max_sentences``); a batch holds at least one example. Works
+        one batch at a time on array windows, so the Python loop runs once per batch.
+        """
+        sizes = self._lengths[order, 1].astype(np.int32)
+        sizes += 1
+        np.maximum(sizes, self._lengths[order, 0], out=sizes, casting="unsafe")
+        n = len(sizes)
+        cap = self.max_sentences or n
+        starts = [0]
+        i = 0
+        while i < n:
+            # No batch can take more than max_tokens // sizes[i] sentences (sizes only grow
+            # along the window's running maximum), so that bounds the window to look at.
+            window = sizes[i : i + max(1, min(cap, self.max_tokens // int(sizes[i])))]
+            cost = np.maximum.accumulate(window) * np.arange(1, len(window) + 1)
+            over = np.flatnonzero(cost > self.max_tokens)
+            i += max(1, int(over[0]) if len(over) else len(window))
+            starts.append(i)
+        return np.array(starts, dtype=np.int64)

@@ -115,12 +115,78 @@ class SentencePieceTokenizer(Tokenizer):
         sentences = [t for t in texts if t]
         if not sentences:
             raise DataError("cannot train a SentencePiece vocabulary on no (non-empty) text")
+        return cls._train(
+            f"{len(sentences)} sentences",
+            {"sentence_iterator": iter(sentences)},
+            vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            byte_fallback=byte_fallback,
+            seed=seed,
+            num_threads=num_threads,
+        )
+
+    @classmethod
+    def train_files(
+        cls,
+        paths: Sequence[str | Path],
+        vocab_size: int,
+        *,
+        sample: int,
+        model_type: str = "unigram",
+        seed: int = 0,
+        num_threads: int = 2,
+    ) -> SentencePieceTokenizer:
+        """Learn a subword vocabulary from text files, on a bounded random sample of lines.
+
+        SentencePiece reads the files itself and keeps ``sample`` lines drawn at random
+        (reservoir sampling: its ``input_sentence_size`` with ``shuffle_input_sentence``), so
+        memory and time stay bounded however large the corpus (``aiayn prepare``).
+
+        Args:
+            paths: Files of one sentence per line (no empty lines).
+            vocab_size: As for ``train``.
+            sample: Lines to learn from at most; 0 takes every line.
+            model_type: As for ``train``.
+            seed: Seed of SentencePiece's random generator (its sample).
+            num_threads: Training threads.
+
+        Returns:
+            The trained tokenizer.
+
+        Raises:
+            DataError: As for ``train``.
+        """
+        if model_type not in MODEL_TYPES:
+            raise DataError(
+                f"unknown model_type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}"
+            )
+        files = ",".join(str(p) for p in paths)
+        input_args = {"input": files, "input_sentence_size": sample, "shuffle_input_sentence": True}
+        return cls._train(
+            files, input_args, vocab_size, model_type=model_type, seed=seed, num_threads=num_threads
+        )
+
+    @classmethod
+    def _train(
+        cls,
+        what: str,
+        input_args: dict[str, object],
+        vocab_size: int,
+        *,
+        model_type: str,
+        character_coverage: float = 1.0,
+        byte_fallback: bool = True,
+        seed: int,
+        num_threads: int,
+    ) -> SentencePieceTokenizer:
+        """Train with aiayn's settings (see the module docstring) on the given input."""
         model = io.BytesIO()
         # The seed is process-wide state in SentencePiece; set it right before training.
         spm.set_random_generator_seed(seed)
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences),
+                **input_args,
                 model_writer=model,
                 vocab_size=vocab_size,
                 model_type=model_type,
@@ -143,8 +209,7 @@ class SentencePieceTokenizer(Tokenizer):
             )
         except RuntimeError as e:
             raise DataError(
-                f"SentencePiece training failed with vocab_size={vocab_size} on "
-                f"{len(sentences)} sentences: {e}"
+                f"SentencePiece training failed with vocab_size={vocab_size} on {what}: {e}"
             ) from None
         return cls(model.getvalue())
 

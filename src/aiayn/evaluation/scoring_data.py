@@ -40,6 +40,7 @@ from aiayn.data import (
     load_wmt14,
     read_lines,
 )
+from aiayn.data.prepared import valid_text
 from aiayn.errors import UsageError
 from aiayn.evaluation.report import Scorecard, evaluate_translations
 from aiayn.evaluation.validation import exact_match
@@ -198,7 +199,8 @@ def validation_data(config: DataConfig, lang: str | None = None) -> ScoringData:
     if config.corpus == "wmt14":
         _check_lang(config, lang)
         return _wmt14(config, WMT14_VALID_SET, limit=limit, validation=True)
-    pairs = load_corpus(config).valid
+    prepared = config.corpus == "prepared" and config.prepared_dir
+    pairs = valid_text(config.prepared_dir) if prepared else load_corpus(config).valid
     if config.corpus == "task":
         name = f"valid.task-{config.task}"
         what = f"the {config.task} task's generated validation set"

@@ -28,7 +28,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from aiayn.data import Batch, Collator, IdPair, TokenBatchSampler
+from aiayn.data import Batch, Collator, IdPair, TokenBatchSampler, pair_lengths
 from aiayn.model import Transformer
 from aiayn.runs import RunDir
 from aiayn.training.checkpointing import Checkpointer
@@ -86,9 +86,9 @@ class Trainer:
         self.hooks = list(hooks)
         self.collator = collator or Collator()
         self.precision = resolve_precision(config.precision, device, model.config.d_model)
-        # Bare lengths: the sampler itself adds the target's BOS/EOS position.
-        self.sampler = TokenBatchSampler(
-            [(len(s), len(t)) for s, t in train],
+        # Bare lengths (the sampler adds the target's BOS/EOS), as an array: a prepared
+        self.sampler = TokenBatchSampler(  # dataset's memory-mapped one, not copied
+            pair_lengths(train),
             config.max_tokens,
             max_sentences=config.max_sentences,
             seed=config.seed,
