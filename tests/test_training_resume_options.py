@@ -104,3 +104,19 @@ def test_a_hand_edited_config_is_refused_on_resume(one_epoch: Path, capsys) -> N
     (one_epoch / "config.yaml").write_text(yaml.safe_dump(edited))
     assert main(["train", "--out", str(one_epoch), "--resume"]) == 0
     assert info(one_epoch)["trained_epochs"] == 2
+
+
+def test_a_field_added_after_the_run_began_is_no_edit_at_its_default() -> None:
+    from aiayn.config import RunConfig
+    from aiayn.errors import ConfigError
+    from aiayn.resuming import check_unedited, fingerprint
+
+    config = RunConfig.quickstart()
+    record = fingerprint(config)
+    # The record of a run begun before data.subword existed (an older aiayn).
+    older = {k: v for k, v in record["fields"].items() if k != "data.subword"}
+    check_unedited(config, {"sha256": "older", "fields": older}, "config.yaml")
+    # Away from its default, the same field is an edit, named.
+    edited = config.replace("data", subword="bpe")
+    with pytest.raises(ConfigError, match=r"data\.subword None -> 'bpe'"):
+        check_unedited(edited, {"sha256": "older", "fields": older}, "config.yaml")

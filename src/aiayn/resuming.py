@@ -38,8 +38,7 @@ RESUMABLE: frozenset[str] = frozenset(
         # resumes with --data-dir. (Different text would also change the batches per epoch,
         # which the data position in the checkpoint refuses.)
         "data.data_dir",
-        # How downloads are checked, not what they hold; and, being outside the fingerprint,
-        # runs recorded before the field existed keep theirs.
+        # How downloads are checked, not what they hold.
         "data.checksum_file",
     }
 )
@@ -96,12 +95,18 @@ def check_unedited(config: RunConfig, recorded: dict[str, Any] | None, where: st
     if now["sha256"] == recorded.get("sha256"):
         return
     before = recorded.get("fields", {})
+    # A field added to aiayn after the run began is missing from its record: at its default
+    # it is what the run always did, so it is no edit.
+    defaults = identity_fields(RunConfig())
     keys = set(before) | set(now["fields"])
     changes = {
         k: (before.get(k), now["fields"].get(k))
         for k in keys
         if before.get(k) != now["fields"].get(k)
+        and not (k not in before and k in defaults and now["fields"][k] == defaults[k])
     }
+    if not changes:
+        return
     raise ConfigError(
         f"{where} was edited after the run began ({_describe(changes) or 'its fingerprint'}); "
         f"only {', '.join(sorted(RESUMABLE))} may change on --resume: undo the edit, or train "
