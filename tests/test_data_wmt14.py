@@ -14,11 +14,21 @@ from tests.http_helpers import serve
 from tests.wmt_helpers import FakeWmt14, normalised, tgz
 
 import aiayn.data.wmt14 as wmt14
-from aiayn.data import DataConfig, DataError, load_corpus, load_wmt14, read_sgm, wmt14_dir
+from aiayn.data import (
+    DataConfig,
+    DataError,
+    encode_pairs,
+    load_corpus,
+    load_wmt14,
+    read_sgm,
+    wmt14_dir,
+)
 from aiayn.data.archives import extract_members
 from aiayn.data.sgm import parse_sgm_lines
 from aiayn.errors import ConfigError
+from aiayn.evaluation.prepared_source import scoring_config
 from aiayn.evaluation.scoring_data import evaluation_data, tuning_data, validation_data
+from aiayn.preparing import prepare_dataset
 
 N_TRAIN = 600
 
@@ -259,3 +269,39 @@ def test_a_wmt14_run_is_scored_on_newstest2014_and_validated_on_newstest2013(
     moved = tmp_path / "moved"
     folder.rename(moved)
     assert len(evaluation_data(config, data_dir=moved)) == 1000  # --data-dir applies to WMT14
+
+
+def test_prepare_streams_wmt14_and_validates_on_newstest2013(
+    fake: FakeWmt14, tmp_path: Path
+) -> None:
+    folder = tmp_path / "wmt14"
+    folder.mkdir()
+    for part in wmt14.ARCHIVES:
+        shutil.copy(fake.archive(part), folder)
+    config = DataConfig(
+        corpus="wmt14",
+        src_lang="en",
+        tgt_lang="de",
+        data_dir=str(folder),
+        vocab_size=500,
+        max_len=20,  # some pairs dropped, as training drops them
+        max_train_pairs=500,  # the limit crosses from the second corpus into the third
+        max_valid_pairs=50,
+    )
+    dataset = prepare_dataset(config, tmp_path / "prepared", workers=1, chunk=70)
+    corpus = load_corpus(config)
+    assert 0 < len(corpus.train) < 500
+    # newstest2013 (the first 50), not a held-out slice of the training pairs.
+    assert dataset.valid_text == corpus.valid
+    assert corpus.valid[0] == tuple(normalised(x) for x in reversed(fake.newstest2013[0]))
+    assert dataset.manifest["notes"] == []
+    assert list(dataset.train) == encode_pairs(corpus.train, dataset.vocabularies())
+    assert dataset.manifest["filtered"] == str(corpus.stats)
+    # A run trained from it is tested as a WMT14 run: on newstest2014.
+    run_data = DataConfig(corpus="prepared", prepared_dir=str(tmp_path / "prepared"))
+    assert validation_data(run_data).sources == [s for s, _ in corpus.valid]
+    source = scoring_config(run_data)
+    assert (source.corpus, source.data_dir) == ("wmt14", str(folder))
+    test = evaluation_data(source)
+    assert (test.name, len(test)) == ("newstest2014.en-de", 1000)
+    assert scoring_config(config) is config

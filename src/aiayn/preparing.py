@@ -11,8 +11,9 @@ from those files itself, and worker processes encode byte ranges of them. Everyt
 written into a hidden temporary folder that is renamed into place once ``manifest.json``, the
 last file, is written: an interrupted prepare leaves nothing that looks finished.
 
-The pairs, their cleaning and the held-out validation slice are the same as `aiayn train`
-reads from the same data options (``aiayn.data.load_corpus``), so a dataset's ids are those
+The pairs, their cleaning and the validation pairs (a corpus' own validation set, such as
+WMT14's newstest2013, else the held-out slice) are the same as `aiayn train` reads from the
+same data options (``aiayn.data.load_corpus``), so a dataset's ids are those
 the raw-text path would give with the same vocabulary.
 """
 
@@ -45,6 +46,7 @@ from aiayn.data import (
     iter_lines,
     iter_tsv,
     load_corpus,
+    load_wmt14,
     read_parallel,
 )
 from aiayn.data.prepared import (
@@ -60,6 +62,7 @@ from aiayn.data.prepared import (
 )
 from aiayn.data.prepared_write import SplitWriter, flatten
 from aiayn.data.text_files import check_line_counts
+from aiayn.data.wmt14 import wmt14_train_files
 from aiayn.runs.atomic import write_folder
 
 SPOOL = (".spool.src", ".spool.tgt")
@@ -193,7 +196,10 @@ def _read(
         if config.max_valid_pairs is not None:
             valid = valid[: config.max_valid_pairs]
         valid, _ = clean_pairs(valid)
-    else:  # a named corpus is small: read it as training does
+    elif config.corpus == "wmt14":
+        valid = _read_wmt14(config, spool, say)
+        stats = spool.stats
+    else:  # Multi30k, a synthetic task: small, read as training reads them
         corpus = load_corpus(config)
         for pair in corpus.train:
             spool.add(pair, None)
@@ -205,6 +211,30 @@ def _read(
     if not valid:
         raise DataError(f"no validation pairs in {config.name}")
     return valid, stats, notes
+
+
+def _read_wmt14(config: DataConfig, spool: _Spool, say: Report) -> list[Pair]:
+    """WMT14: as ``load_corpus`` reads it (training pairs, newstest2013 to validate), streamed."""
+    load = dict(data_dir=config.data_dir, checksum_file=config.checksum_file)
+    files = wmt14_train_files(config.src_lang, config.tgt_lang, **load)
+    limit = config.max_train_pairs
+    taken = 0
+    for src, tgt in files:
+        if limit is not None and taken >= limit:
+            break
+        n_src, n_tgt = count_lines(src), count_lines(tgt)
+        check_line_counts(src, n_src, tgt, n_tgt)
+        say(f"{n_src:,} pairs in {src.name}")
+        for pair in zip(iter_lines(src), iter_lines(tgt), strict=True):
+            if limit is not None and taken >= limit:
+                break
+            taken += 1
+            spool.add(pair, config.max_len)
+    spool.flush(config.max_len)
+    valid = load_wmt14("newstest2013", config.src_lang, config.tgt_lang, **load)
+    if config.max_valid_pairs is not None:
+        valid = valid[: config.max_valid_pairs]
+    return clean_pairs(valid)[0]
 
 
 def _read_files(config: DataConfig, spool: _Spool, notes: list[str], say: Report) -> list[Pair]:

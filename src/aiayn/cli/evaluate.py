@@ -2,7 +2,8 @@
 
 A run is scored on what it was trained for (see aiayn.evaluation.scoring_data): a Multi30k run
 on test_2016_flickr unless `--split` names another split that has its two languages; a WMT14
-run on newstest2014 (the full 3,003 sentences); any other run (synthetic task, your files, TSV)
+run on newstest2014 (the full 3,003 sentences), also when trained from a dataset prepared from
+them (`aiayn train --prepared`); any other run (synthetic task, your files, TSV)
 on its own validation data, which the output says; any run on your own aligned files with
 `--src-file/--ref-file`. Synthetic tasks also report exact match. The translations go into the
 run's translations/ folder.
@@ -30,6 +31,7 @@ from aiayn.cli.common import add_quantization_option, add_run_options, load_tran
 from aiayn.config import RunConfig
 from aiayn.data import SPLITS
 from aiayn.errors import UsageError
+from aiayn.evaluation.prepared_source import scoring_config
 from aiayn.evaluation.scoring_data import evaluation_data
 from aiayn.runs import RunDir, atomic_write_text
 
@@ -80,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha must be >= 0, got {args.alpha}")
     run_dir = RunDir(args.run)
     run_dir.info()  # a clear error if this is not a run
-    data_config = RunConfig.load(run_dir.config_file).data
+    # A run trained from a prepared dataset is tested as one trained on its source corpus.
+    data_config = scoring_config(RunConfig.load(run_dir.config_file).data)
     compound_split = args.compound_split
     if compound_split is None:
         compound_split = data_config.corpus == "wmt14"

@@ -182,15 +182,14 @@ def load_wmt14(
         raise DataError(f"unknown WMT14 split {split!r}; choose one of {', '.join(WMT14_SPLITS)}")
     if {src_lang, tgt_lang} != set(WMT14_LANGUAGES):
         raise DataError(f"WMT14 here is de-en or en-de, got {src_lang}-{tgt_lang}")
-    folder = wmt14_dir(data_dir)
-    pins = read_checksum_file(checksum_file) if checksum_file else {}
     if split == "train":
         pairs: list[Pair] = []
-        for part, member in TRAIN_PARTS.items():
-            src, tgt = member.format(lang=src_lang), member.format(lang=tgt_lang)
-            _ensure(folder, part, [src, tgt], download, pins)
-            pairs += read_parallel(folder / src, folder / tgt)
+        files = wmt14_train_files(src_lang, tgt_lang, data_dir, download, checksum_file)
+        for src_path, tgt_path in files:
+            pairs += read_parallel(src_path, tgt_path)
         return pairs
+    folder = wmt14_dir(data_dir)
+    pins = read_checksum_file(checksum_file) if checksum_file else {}
     src, tgt = TEST_MEMBERS[split]
     src, tgt = src.format(lang=src_lang), tgt.format(lang=tgt_lang)
     _ensure(folder, split, [src, tgt], download, pins)
@@ -200,6 +199,43 @@ def load_wmt14(
             f"{folder / src} has {len(sources)} segments but {folder / tgt} has {len(targets)}"
         )
     return list(zip(sources, targets, strict=True))
+
+
+def wmt14_train_files(
+    src_lang: str,
+    tgt_lang: str,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    checksum_file: PathLike | None = None,
+) -> list[tuple[Path, Path]]:
+    """The aligned (source, target) text files of WMT14's training corpora, in corpus order.
+
+    For reading the 4.5M pairs as a stream (`aiayn prepare`) rather than as one list.
+
+    Args:
+        src_lang: ``de`` or ``en``.
+        tgt_lang: the other one.
+        data_dir: the folder of the files and archives; see `wmt14_dir`.
+        download: download missing archives; else a missing file is an error.
+        checksum_file: pinned SHA-256 sums (see `read_checksum_file`).
+
+    Returns:
+        One (source file, target file) per corpus: europarl, commoncrawl, news-commentary;
+        each pair present on disk (extracted, downloaded if needed), not yet checked to align.
+
+    Raises:
+        DataError: as `load_wmt14`.
+    """
+    if {src_lang, tgt_lang} != set(WMT14_LANGUAGES):
+        raise DataError(f"WMT14 here is de-en or en-de, got {src_lang}-{tgt_lang}")
+    folder = wmt14_dir(data_dir)
+    pins = read_checksum_file(checksum_file) if checksum_file else {}
+    files = []
+    for part, member in TRAIN_PARTS.items():
+        src, tgt = member.format(lang=src_lang), member.format(lang=tgt_lang)
+        _ensure(folder, part, [src, tgt], download, pins)
+        files.append((folder / src, folder / tgt))
+    return files
 
 
 def _advice(folder: Path, archive: Archive) -> str:

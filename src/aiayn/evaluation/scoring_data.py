@@ -204,6 +204,9 @@ def validation_data(config: DataConfig, lang: str | None = None) -> ScoringData:
     if config.corpus == "task":
         name = f"valid.task-{config.task}"
         what = f"the {config.task} task's generated validation set"
+    elif prepared:
+        name = "valid.prepared"
+        what = f"the validation split of the prepared dataset {config.prepared_dir}"
     elif config.valid_src_file and config.valid_tgt_file:
         name = Path(config.valid_src_file).name
         what = f"{config.valid_src_file} / {config.valid_tgt_file}"
