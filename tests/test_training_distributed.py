@@ -12,36 +12,46 @@ from aiayn.training import Trainer
 from aiayn.training.distributed import DistInfo, choose_device
 from aiayn.training.rng import rank_seed
 
-TWO_GPUS = dict(cuda_available=True, cuda_devices=2)
+
+def gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Make torch report `count` GPUs (none: CUDA unavailable), whatever this machine has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
 
 
 @pytest.mark.parametrize("name", ["cuda", "auto"])
-def test_each_rank_takes_the_gpu_of_its_local_rank(name: str) -> None:
+def test_each_rank_takes_the_gpu_of_its_local_rank(name: str, monkeypatch) -> None:
+    gpus(monkeypatch, 2)
     # Node 2 of a 2x2 run: global ranks 2 and 3, local ranks 0 and 1.
-    devices = [choose_device(name, DistInfo(r, 4, r - 2), **TWO_GPUS) for r in (2, 3)]
+    devices = [choose_device(name, DistInfo(r, 4, r - 2)) for r in (2, 3)]
     assert devices == [torch.device("cuda", 0), torch.device("cuda", 1)]
 
 
-def test_a_single_process_may_name_its_gpu() -> None:
-    assert choose_device("cuda:1", **TWO_GPUS) == torch.device("cuda", 1)
-    assert choose_device("cuda", **TWO_GPUS) == torch.device("cuda", 0)
+def test_a_single_process_may_name_its_gpu(monkeypatch) -> None:
+    gpus(monkeypatch, 2)
+    assert choose_device("cuda:1") == torch.device("cuda", 1)
+    assert choose_device("cuda") == torch.device("cuda", 0)
+    with pytest.raises(ConfigError, match="GPU 2 asked for, but this process sees 2"):
+        choose_device("cuda:2")
 
 
-def test_no_cuda_means_the_cpu_for_auto_and_an_error_for_cuda() -> None:
-    none = dict(cuda_available=False, cuda_devices=0)
-    assert choose_device("auto", DistInfo(1, 2, 1), **none) == torch.device("cpu")
-    assert choose_device("cpu", DistInfo(1, 2, 1), **TWO_GPUS) == torch.device("cpu")
+def test_no_cuda_means_the_cpu_for_auto_and_an_error_for_cuda(monkeypatch) -> None:
+    gpus(monkeypatch, 2)
+    assert choose_device("cpu", DistInfo(1, 2, 1)) == torch.device("cpu")
+    gpus(monkeypatch, 0)
+    assert choose_device("auto", DistInfo(1, 2, 1)) == torch.device("cpu")
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        choose_device("cuda", **none)
+        choose_device("cuda")
 
 
-def test_what_cannot_work_under_torchrun_is_refused() -> None:
+def test_what_cannot_work_under_torchrun_is_refused(monkeypatch) -> None:
+    gpus(monkeypatch, 2)
     with pytest.raises(ConfigError, match="one GPU"):
-        choose_device("cuda:1", DistInfo(0, 2, 0), **TWO_GPUS)
+        choose_device("cuda:1", DistInfo(0, 2, 0))
     with pytest.raises(ConfigError, match="more processes per node than GPUs"):
-        choose_device("cuda", DistInfo(2, 3, 2), **TWO_GPUS)
+        choose_device("cuda", DistInfo(2, 3, 2))
     with pytest.raises(ConfigError, match="expected auto, cpu, cuda"):
-        choose_device("gpu", **TWO_GPUS)
+        choose_device("gpu")
 
 
 def test_rank_seeds_differ_and_rank_0_keeps_the_seed() -> None:

@@ -9,7 +9,8 @@ from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.progress import TrainResult
 from aiayn.training.schedule import NoamSchedule, noam_lr
 from aiayn.training.step import TrainStep, UpdateResult
-from aiayn.training.trainer import Trainer, ValidationHook
+from aiayn.training.trainer import Trainer
+from aiayn.training.validator import ValidationHook
 
 __all__ = [
     "DistInfo",

@@ -65,9 +65,6 @@ def process_info() -> DistInfo:
 def choose_device(
     name: str,
     info: DistInfo = DistInfo(),  # frozen: safe as a default
-    *,
-    cuda_available: bool | None = None,
-    cuda_devices: int | None = None,
 ) -> torch.device:
     """The device a process computes on.
 
@@ -78,8 +75,6 @@ def choose_device(
     Args:
         name: "auto", "cpu", "cuda" or "cuda:N" (from `train.device` or `--device`).
         info: this process's place in the run.
-        cuda_available: whether CUDA is usable (default: ask torch); for tests.
-        cuda_devices: how many GPUs this process sees (default: ask torch); for tests.
 
     Returns:
         The device.
@@ -88,8 +83,7 @@ def choose_device(
         ConfigError: an unknown name, CUDA asked for but absent, more processes on this node
             than GPUs, or "cuda:N" under torchrun.
     """
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
+    cuda_available = torch.cuda.is_available()
     if name == "auto":
         name = "cuda" if cuda_available else "cpu"
     try:
@@ -102,8 +96,7 @@ def choose_device(
         raise ConfigError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
     if not cuda_available:
         raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
-    if cuda_devices is None:
-        cuda_devices = torch.cuda.device_count()
+    cuda_devices = torch.cuda.device_count()
     if device.index is not None:
         if info.enabled:
             raise ConfigError(

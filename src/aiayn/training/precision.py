@@ -39,8 +39,8 @@ def resolve_precision(precision: str, device: torch.device, d_model: int | None 
     """Turn "auto" into "bf16" or "fp32" for this device (and model width, if given).
 
     "auto" means bf16 on CUDA, and on CPUs with native bf16 for models at least
-    `CPU_BF16_MIN_D_MODEL` wide; float32 elsewhere (on an AVX2-only CPU bf16 runs about 100x
-    slower than float32).
+    `CPU_BF16_MIN_D_MODEL` wide; float32 elsewhere: a CPU without bf16 instructions emulates
+    bf16 matmuls, many times slower than float32 ones (figures in docs/benchmarks.md).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

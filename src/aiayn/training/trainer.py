@@ -1,11 +1,8 @@
 """The training loop: token batches, label-smoothed loss, Adam with the paper's schedule.
 
 One update (forward, loss, backward, optimizer step) is `TrainStep` (step.py); this module
-drives it: batches, epochs, validation, checkpoints, logging.
-
-The trainer knows nothing of search or scoring. Validation beyond the loss (e.g. BLEU) comes in
-as hooks, callables `hook(model, epoch, step) -> {"bleu": 31.2}` run on the main process after
-each validation (as minGPT's trainer takes callbacks); the CLI plugs BLEU in.
+drives it: batches, epochs, validation, checkpoints, logging. Validation, with its hooks
+(BLEU comes in as one) and the best result so far, is `Validator` (validator.py).
 
 Checkpoints are written at boundaries between updates, each a consistent picture of the run
 (weights, optimizer, schedule, data position, every rank's random state, time and tokens so
@@ -20,7 +17,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ from aiayn.model import Transformer
 from aiayn.runs import RunDir
 from aiayn.training.checkpointing import Checkpointer
 from aiayn.training.config import TrainConfig
-from aiayn.training.distributed import DistInfo, all_reduce_sum, gather_objects
+from aiayn.training.distributed import DistInfo, gather_objects
 from aiayn.training.interrupt import StopRequest
 from aiayn.training.metrics import MetricsLog
 from aiayn.training.optim import make_optimizer
@@ -42,11 +39,9 @@ from aiayn.training.progress import LossWindow, TrainResult, validation_line
 from aiayn.training.rng import rng_state, set_rng_state
 from aiayn.training.schedule import NoamSchedule
 from aiayn.training.step import TrainStep
-from aiayn.training.validation_loss import validation_loss
+from aiayn.training.validator import ValidationHook, Validator, stop_agreed
 
 log = logging.getLogger(__name__)
-
-ValidationHook = Callable[[Transformer, int, int], dict[str, float]]
 
 
 class Trainer:
@@ -60,8 +55,7 @@ class Trainer:
         run: the run directory (only the main process writes to it).
         device: where to compute.
         dist: this process's place in a torchrun run.
-        hooks: extra validation metrics, run on the main process (see module docstring).
-        collator: builds batches; the default shifts targets right (BOS + y -> y + EOS).
+        hooks: extra validation metrics, run on the main process (see validator.py).
     """
 
     def __init__(
@@ -74,18 +68,18 @@ class Trainer:
         device: torch.device,
         dist: DistInfo | None = None,
         hooks: Sequence[ValidationHook] = (),
-        collator: Collator | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.train_data = train
-        self.valid_data = valid
         self.run = run
         self.device = device
         self.dist = dist or DistInfo()
-        self.hooks = list(hooks)
-        self.collator = collator or Collator()
+        self.collator = Collator()  # shifts targets right: BOS + y -> y + EOS
         self.precision = resolve_precision(config.precision, device, model.config.d_model)
+        self.validator = Validator(
+            model, valid, config, self.collator, self.precision, device, self.dist, hooks
+        )
         # Bare lengths (the sampler adds the target's BOS/EOS), as an array: a prepared
         self.sampler = TokenBatchSampler(  # dataset's memory-mapped one, not copied
             pair_lengths(train),
@@ -121,7 +115,6 @@ class Trainer:
         self.step = 0  # updates taken
         self.epoch = 0  # epochs completed (= the epoch being trained, from 0)
         self.consumed = 0  # batches of this epoch used by completed updates
-        self.best: float | None = None
         self.pending_validation = False  # the last epoch's validation was interrupted
         self.last_valid: dict[str, float] = {}
         self.stop = StopRequest()
@@ -147,50 +140,6 @@ class Trainer:
         if group:
             yield group
 
-    # ------------------------------------------------------------------------------- validation
-
-    def _stop_agreed(self) -> bool:
-        """Whether any rank was asked to stop (the same answer on every rank)."""
-        flag = torch.tensor([float(self.stop.requested)], dtype=torch.float64)
-        return all_reduce_sum(flag.to(self.device), self.dist).item() > 0
-
-    @torch.no_grad()
-    def validate(self) -> dict[str, float] | None:
-        """Validation loss, NLL and perplexity per target token, plus the hooks' metrics.
-
-        Each rank scores its share of the validation batches (see validation_loss.py); the
-        hooks (BLEU) run on the main process, with the model in eval mode.
-
-        Returns:
-            The metrics, or None if a stop was asked for meanwhile (the validation is then
-            repeated when the run resumes).
-        """
-        args = (self.config, self.collator, self.precision, self.device, self.dist, self.stop)
-        metrics = validation_loss(self.model, self.valid_data, *args)
-        if metrics is None:
-            return None
-        if self.dist.is_main and self.hooks:
-            self.model.eval()
-            for hook in self.hooks:
-                if self.stop.requested:
-                    break
-                metrics.update(hook(self.model, self.epoch, self.step))
-            self.model.train()
-        return None if self._stop_agreed() else metrics
-
-    def _is_better(self, metrics: dict[str, float]) -> bool:
-        """Whether these validation metrics beat the best so far (NLL lower, BLEU higher)."""
-        if self.config.best_metric == "bleu":
-            if "bleu" not in metrics:  # no BLEU this time: nothing to compare with
-                return False
-            value = -metrics["bleu"]
-        else:
-            value = metrics["nll"]
-        if self.best is None or value < self.best:
-            self.best = value
-            return True
-        return False
-
     # ------------------------------------------------------------------------------ checkpoints
 
     def seconds(self) -> float:
@@ -209,7 +158,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "consumed": self.consumed,
-            "best": self.best,
+            "best": self.validator.best,
             "pending_validation": self.pending_validation,
             "train_seconds": self.seconds(),
             "train_tokens": self.tokens(),
@@ -237,7 +186,7 @@ class Trainer:
             "valid": metrics or {},
             "pending_validation": self.pending_validation,
         }
-        better = bool(metrics) and self._is_better(metrics)
+        better = bool(metrics) and self.validator.is_better(metrics)
         return self.checkpoints.save(self.step, state, meta, better)
 
     def resume(self) -> bool:
@@ -250,7 +199,7 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.consumed = state["step"], state["epoch"], state["consumed"]
-        self.best = state["best"]
+        self.validator.best = state["best"]
         self.pending_validation = state.get("pending_validation", False)
         self._seconds_before = state.get("train_seconds", 0.0)
         self._tokens_before = state.get("train_tokens", 0.0)
@@ -280,14 +229,14 @@ class Trainer:
         """
         metrics: dict[str, float] | None = None
         if validate:
-            metrics = self.validate()
+            metrics = self.validator(self.stop, self.epoch, self.step)
             self.pending_validation = metrics is None
             if metrics is not None:
                 self.metrics.log("valid", self.step, epoch=self.epoch, **metrics)
                 self.last_valid = metrics
                 if self.dist.is_main and self.config.progress:
                     tqdm.write(validation_line(self.epoch, metrics))
-        stopping = self._stop_agreed()
+        stopping = stop_agreed(self.stop, self.device, self.dist)
         if stopping:
             kinds = kinds | {"interrupt"}
             log.warning(
@@ -395,6 +344,6 @@ class Trainer:
             seconds=seconds,
             tokens_per_second=self.tokens() / max(seconds, 1e-9),
             last_valid=self.last_valid,
-            best=self.best,
+            best=self.validator.best,
             interrupted=stopped,
         )
