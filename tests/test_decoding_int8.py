@@ -59,7 +59,9 @@ def test_int8_translates_a_trained_model_as_float32_does(reverse_run: Path) -> N
     int8 = Translator.from_run(reverse_run, quantization="int8")
     assert not float_linears(int8.model)
     same = sum(a == b for a, b in zip(int8.translate(lines), float32, strict=True))
-    assert same >= 57, f"int8 agrees with float32 on {same}/60"
+    # int8 kernels differ by CPU: 57+ of 60 agreed on an AVX-512 (VNNI) EPYC, 55 on an AVX2 one
+    # (u8 x s8 products saturate without VNNI); a broken quantization agrees on next to none.
+    assert same >= 50, f"int8 agrees with float32 on {same}/60"
 
 
 @pytest.mark.slow  # reverse_run trains a model
