@@ -5,8 +5,8 @@ Proof on trained models: the reverse run (post-norm, symbols) and the Multi30k s
 held-out sentence, and beam 4 without length penalty differs only where our model scores our
 output at least as high. Tiny runs trained here cover the other choices (GELU, learned
 positions, separate vocabularies, tying without sharing, no embedding scale) through
-per-token log-probs. int8 runs and agrees on many sentences; the docs' five lines run; bad input is one
-line.
+per-token log-probs. int8 runs and agrees on many sentences; the docs' five lines run; bad
+input is one line.
 """
 
 from __future__ import annotations
