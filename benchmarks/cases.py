@@ -272,6 +272,9 @@ def memory_case(settings: Settings) -> Case:
 # --------------------------------------------------------------------------------------- export
 
 
+QUICK_EXPORT_SENTENCES = 50  # --quick: enough to compare translations, not to time them
+
+
 def export_case(settings: Settings, run: Path | None) -> Case:
     """Our greedy decoder vs the engines we export to, on the run's test sentences."""
     from benchmarks import export
@@ -281,7 +284,7 @@ def export_case(settings: Settings, run: Path | None) -> Case:
     argv = ["--run", str(run), "--threads", str(torch.get_num_threads())]
     argv += ["--rounds", "1" if settings.quick else "3"]
     if settings.quick:
-        argv += ["--max-sentences", "200"]
+        argv += ["--max-sentences", str(QUICK_EXPORT_SENTENCES)]
     if settings.data_dir is not None:
         argv += ["--data-dir", str(settings.data_dir)]
     info = export.benchmark(export.parse_args(argv))

@@ -241,6 +241,51 @@ def test_numpy_sampler_cuts_the_same_batches_as_the_list_based_one(
     assert sizes == sorted(len(b) for b in sampler.epoch_batches(0))
 
 
+def test_run_wise_cut_equals_the_list_based_one_on_awkward_lengths() -> None:
+    """Examples longer than max_tokens, zero lengths, max_sentences of 1, keys wider than 16
+    bits, many runs of one size: the same batches as the one-example-at-a-time reference."""
+    for trial in range(200):
+        rng = random.Random(trial)
+        longest = rng.choice([3, 10, 60, 300])
+        n = rng.randint(1, 400)
+        lengths = [(rng.randint(0, longest), rng.randint(0, longest)) for _ in range(n)]
+        max_tokens = rng.choice([1, 5, 16, 64, 256, 1000])
+        max_sentences = rng.choice([None, None, 1, 3, 7])
+        sampler = TokenBatchSampler(
+            np.array(lengths), max_tokens, max_sentences=max_sentences, shuffle=False
+        )
+        expected = reference_batches(lengths, max_tokens, max_sentences)
+        assert sampler.epoch_batches(0) == expected, (trial, max_tokens, max_sentences)
+
+
+@pytest.mark.parametrize("longest", [50, 400])  # a 16-bit and a 32-bit sort key
+def test_shuffled_order_is_the_one_older_checkpoints_resume_into(longest: int) -> None:
+    """Radix-sorting a narrow key must not change an epoch's order: a checkpoint saved
+    mid-epoch by the sampler that sorted 32-bit keys resumes into the same batches."""
+    lengths = np.random.default_rng(4).integers(0, longest + 1, size=(2000, 2))
+    sampler = TokenBatchSampler(lengths, max_tokens=256, seed=9)
+    rng = sampler._rng(3)
+    perm = rng.permutation(len(lengths))
+    key = (lengths[:, 0] * (lengths[:, 1].max() + 1) + lengths[:, 1])[perm]
+    order = perm[np.argsort(key, kind="stable")]
+    expected_batches = rng.permutation(len(sampler))
+    got_order, got_batches = sampler.plan(3)
+    assert got_order.tolist() == order.tolist()
+    assert got_batches.tolist() == expected_batches.tolist()
+
+
+def test_the_plan_drawn_ahead_in_the_background_is_the_one_drawn_when_asked() -> None:
+    lengths = np.array(make_lengths(3000, seed=6))
+    ahead = TokenBatchSampler(lengths, max_tokens=256, seed=3)  # plans epoch 0 meanwhile
+    asked = TokenBatchSampler(lengths, max_tokens=256, seed=3)
+    asked.plan(5)  # not the epoch planned ahead: that plan is dropped
+    for got, expected in zip(ahead.plan(0), asked.plan(0), strict=True):
+        assert got.tolist() == expected.tolist()
+    resumed = TokenBatchSampler(lengths, max_tokens=256, seed=3)
+    resumed.load_state_dict(asked.state_dict(batches_consumed=0) | {"epoch": 5})
+    assert list(resumed) == asked.epoch_batches(5)  # planned ahead on load_state_dict
+
+
 def test_a_mid_epoch_position_of_the_older_sampler_is_refused() -> None:
     lengths = make_lengths()
     sampler = TokenBatchSampler(lengths, max_tokens=256)

@@ -160,9 +160,54 @@ def test_unfinished_or_damaged_folders_are_refused(prepared: Path, tmp_path: Pat
         PreparedDataset.open(copy)
     (copy / "train.tgt.npy").write_bytes(b"short")
     with pytest.raises(DataError, match=r"train.tgt.npy: missing or not the size"):
-        PreparedDataset.open(copy, verify=False)
+        PreparedDataset.open(copy, verify="size")
     with pytest.raises(DataError, match="already exists and is not empty"):
         prepare_dataset(DataConfig(), copy)
+
+
+def test_opening_hashes_only_files_whose_time_changed_and_check_hashes_all(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Training opens an untouched dataset without reading it (its start-up does not grow with
+    the corpus); a copied or edited file is hashed; `aiayn prepare --check` hashes everything."""
+    import shutil
+
+    import aiayn.data.prepared as prepared_module
+    from aiayn.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)  # copy2: times kept, as rsync -a or cp -p
+    hashed: list[str] = []
+    real_sha256 = prepared_module.file_sha256
+
+    def counting_sha256(path: Path) -> str:
+        hashed.append(path.name)
+        return real_sha256(path)
+
+    monkeypatch.setattr(prepared_module, "file_sha256", counting_sha256)
+    PreparedDataset.open(copy)
+    assert hashed == []
+    tokens = copy / "train.src.npy"
+    times = tokens.stat()
+    data = bytearray(tokens.read_bytes())
+    data[-1] ^= 1
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"train.src.npy: SHA-256 differs"):
+        PreparedDataset.open(copy)  # its modification time changed
+    assert hashed == ["train.src.npy"]
+    # The same edit with the old time put back passes the quick check; --check finds it.
+    import os
+
+    os.utime(tokens, ns=(times.st_atime_ns, times.st_mtime_ns))
+    PreparedDataset.open(copy)
+    assert main(["prepare", "--check", str(copy)]) == 2
+    assert "train.src.npy: SHA-256 differs" in capsys.readouterr().err
+    data[-1] ^= 1
+    tokens.write_bytes(bytes(data))
+    assert main(["prepare", "--check", str(copy)]) == 0
+    assert f"{len(json.loads((copy / MANIFEST).read_text())['files'])} files match" in (
+        capsys.readouterr().out
+    )
 
 
 def test_line_count_mismatch_at_line_3000001_is_named_at_once(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ def prepare_dataset(
         _write_manifest(folder, config, splits, vocabs, stats, notes, sample, workers, seconds)
 
     write_folder(out, write)
-    return PreparedDataset.open(out, verify=False)
+    return PreparedDataset.open(out, verify="size")
 
 
 class _Spool:
@@ -382,10 +382,12 @@ def _write_manifest(
         if p.is_file()
     ]
     digests = {n: s["files"][n] for s in splits.values() for n in s["files"]}
+    stat_of = {name: (folder / name).stat() for name in names}
     files = {
         name: {
-            "bytes": (folder / name).stat().st_size,
+            "bytes": stat_of[name].st_size,
             "sha256": digests.get(name) or file_sha256(folder / name),
+            "mtime_ns": stat_of[name].st_mtime_ns,  # unchanged since: not hashed when opened
         }
         for name in names
     }

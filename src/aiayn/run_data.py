@@ -102,7 +102,9 @@ def load_run_data(config: DataConfig, run: RunDir, dist: DistInfo, has_vocab: bo
 
 def _open_prepared(config: DataConfig, run: RunDir, dist: DistInfo, has_vocab: bool) -> RunData:
     assert config.prepared_dir is not None
-    dataset = PreparedDataset.open(config.prepared_dir, verify=dist.is_main)
+    dataset = PreparedDataset.open(
+        config.prepared_dir, verify="changed" if dist.is_main else "size"
+    )
 
     def check_and_give_vocabulary() -> None:
         # The run directory is rank 0's alone (aiayn.run_sharing); an error raised here is

@@ -9,6 +9,10 @@ Examples:
     aiayn prepare --src-file train.en.gz --tgt-file train.de.gz --out data/wmt --vocab-size 32000
     aiayn prepare --config configs/multi30k_de_en.yaml --out data/multi30k-de-en
     aiayn train --prepared data/wmt --config configs/multi30k_de_en.yaml --out runs/wmt
+    aiayn prepare --check data/wmt     # every file's SHA-256 against the manifest
+
+Training checks a dataset's file sizes, and hashes only files whose modification time is not
+the one the manifest recorded (a copied or edited file); --check hashes them all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 from pathlib import Path
 
 from aiayn.cli.train import add_data_options, build_config
+from aiayn.data.prepared import MANIFEST, PreparedDataset
 from aiayn.errors import UsageError
 from aiayn.preparing import DEFAULT_CHUNK, DEFAULT_SAMPLE, prepare_dataset
 
@@ -30,7 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", type=Path, required=True, help="dataset folder to create")
+    p.add_argument("--out", type=Path, help="dataset folder to create")
+    p.add_argument(
+        "--check",
+        type=Path,
+        metavar="DATA_DIR",
+        help="instead of preparing: check every file of DATA_DIR against its manifest's SHA-256",
+    )
     p.add_argument("--config", type=Path, help="YAML config; its data section is used")
     p.add_argument(
         "--set",
@@ -54,7 +65,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prepare the dataset and print what it holds."""
+    """Prepare the dataset (or check one) and print what it holds."""
+    if args.check is not None:
+        if args.out is not None:
+            raise UsageError("give --check DATA_DIR or --out DATA_DIR, not both")
+        checked = PreparedDataset.open(args.check, verify="all")
+        print(f"{args.check}: {len(checked.manifest['files'])} files match {MANIFEST}")
+        return 0
+    if args.out is None:
+        raise UsageError("--out DATA_DIR is required (the dataset folder to create)")
     for name in ("workers", "vocab_sample", "chunk"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "vocab_sample" else 1):

@@ -27,7 +27,10 @@ vocabulary has at most 65536 ids (the paper's 37k does), halving the files again
 
 The checksum of a dataset (``PreparedDataset.sha256``) is the SHA-256 of its manifest's list of
 files and their SHA-256s; a run records it with the vocabulary's, and a dataset that does not
-match the run it is used with is refused (``check_record``).
+match the run it is used with is refused (``check_record``). The manifest also records each
+file's size and modification time: opening compares those and hashes only a file whose time
+changed (``PreparedDataset.open``), so a run starts in the same seconds from 4.5M pairs as from
+29k; ``aiayn prepare --check DATA_DIR`` hashes everything.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -53,6 +56,7 @@ SPLITS = ("train", "valid")
 ARRAYS = ("src", "tgt", "src_offsets", "tgt_offsets", "lengths")
 VALID_TEXT = ("valid.src.txt", "valid.tgt.txt")
 BLOCK = 1 << 20  # bytes read or copied at a time
+Verify = Literal["size", "changed", "all"]
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -212,13 +216,17 @@ class PreparedDataset:
     valid_text: list[Pair]
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = True) -> PreparedDataset:
+    def open(cls, path: str | Path, *, verify: Verify = "changed") -> PreparedDataset:
         """Open a dataset written by ``aiayn prepare``, checking that it is whole.
 
         Args:
             path: The dataset folder.
-            verify: Also compare every file's SHA-256 with the manifest (reads the files once,
-                about a second per GB); False checks only their sizes.
+            verify: How far the files are checked against the manifest: ``"size"``, their
+                sizes only; ``"changed"`` (the default), also the SHA-256 of every file whose
+                modification time is not the one recorded when it was written (a copied or
+                edited file), like rsync's quick check, so that an untouched dataset opens in
+                milliseconds whatever its size; ``"all"``, every file's SHA-256 (reads the
+                files once, about a second per GB; ``aiayn prepare --check``).
 
         Returns:
             The dataset.
@@ -248,12 +256,16 @@ class PreparedDataset:
             )
         for name, entry in files.items():
             file = path / name
-            if not file.is_file() or file.stat().st_size != entry["bytes"]:
+            stat = file.stat() if file.is_file() else None
+            if stat is None or stat.st_size != entry["bytes"]:
                 raise DataError(
                     f"{file}: missing or not the size {MANIFEST} records ({entry['bytes']} "
                     "bytes); the dataset is damaged: prepare it again"
                 )
-            if verify and file_sha256(file) != entry["sha256"]:
+            # A manifest written before aiayn recorded times has no mtime_ns: hash the file.
+            changed = stat.st_mtime_ns != entry.get("mtime_ns")
+            hashed = verify == "all" or (verify == "changed" and changed)
+            if hashed and file_sha256(file) != entry["sha256"]:
                 raise DataError(
                     f"{file}: SHA-256 differs from {MANIFEST}; the dataset is damaged: "
                     "prepare it again"

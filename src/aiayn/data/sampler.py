@@ -20,9 +20,9 @@ Scale: everything is numpy arrays, never Python lists of the examples. The lengt
 memory-mapped ``(n, 2)`` array (a prepared dataset's, see ``aiayn.data.prepared``); an epoch is
 planned with one random permutation and one stable ``argsort`` (ties broken by the
 permutation), and the batches are a permutation of (start, end) slices into that order, so
-planning 4.5 million examples takes a few seconds and about 100 MB of temporaries that are
+planning 4.5 million examples takes under a second and about 100 MB of temporaries that are
 given back to the system (``give_back_freed_memory``); what stays is the epoch's order, 4 bytes
-an example.
+an example. The first epoch is planned in a background thread while training sets up.
 The random stream is numpy's PCG64, seeded from ``(seed, epoch)``; aiayn before this sampler
 used Python's ``random`` instead, so the same seed gives other (equally good) batches than it
 did then, and a checkpoint saved by it mid-epoch cannot be resumed exactly (see
@@ -45,6 +45,7 @@ import ctypes
 import ctypes.util
 import hashlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -155,11 +156,34 @@ class TokenBatchSampler(Sampler[list[int]]):
         self._consumed = 0  # batches yielded so far in this epoch
         self._resume_at: int | None = None  # set by load_state_dict, used by the next __iter__
         # Batch boundaries in the sorted order: the same every epoch (ties have equal sizes).
-        self._starts = self._cut(self._order(None))
-        give_back_freed_memory()
+        # A training sampler (shuffled) cuts them, and plans its first epoch, in a background
+        # thread while training sets up (see _plan_ahead).
+        self._cut_done: Future[np.ndarray] | None = None
+        self._cut_starts: np.ndarray | None = None
+        self._ahead: tuple[int, Future[tuple[np.ndarray, np.ndarray]]] | None = None
+        if shuffle:
+            self._plan_ahead(self._epoch)
+        else:
+            self._cut_starts = self._cut_sorted()
+
+    @property
+    def _starts(self) -> np.ndarray:
+        """Where each batch starts in an epoch's order, and the end (waits for the cut)."""
+        if self._cut_starts is None:
+            assert self._cut_done is not None
+            self._cut_starts = self._cut_done.result()
+        return self._cut_starts
+
+    @property
+    def _batches_per_rank(self) -> int:
         total = len(self._starts) - 1
-        per_rank, extra = divmod(total, num_replicas)
-        self._batches_per_rank = per_rank if drop_last or extra == 0 else per_rank + 1
+        per_rank, extra = divmod(total, self.num_replicas)
+        return per_rank if self.drop_last or extra == 0 else per_rank + 1
+
+    def _cut_sorted(self) -> np.ndarray:
+        starts = self._cut(self._order(None))
+        give_back_freed_memory()
+        return starts
 
     @property
     def epoch(self) -> int:
@@ -205,6 +229,28 @@ class TokenBatchSampler(Sampler[list[int]]):
             numbers of this rank's ``len(self)`` batches in the order they are served; batch
             ``b`` is ``order[starts[b]:starts[b + 1]]``.
         """
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == epoch:
+            return ahead[1].result()
+        return self._plan(epoch)
+
+    def _plan_ahead(self, epoch: int) -> None:
+        """Start planning ``epoch`` in a background thread, for the next ``plan(epoch)`` (and
+        cutting the batches first, if not done yet).
+
+        The sampler is built while training sets up (model, optimizer), and its batches are
+        needed only when the first one is: cut and drawn meanwhile (numpy's sorting and
+        shuffling release the GIL), the second or so they take at millions of pairs no longer
+        delays the first update. Only one plan is held ahead: an epoch's order is 4 bytes a pair.
+        """
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiayn-sampler")
+        if self._cut_done is None and self._cut_starts is None:
+            self._cut_done = pool.submit(self._cut_sorted)  # runs first: one worker
+        self._ahead = (epoch, pool.submit(self._plan, epoch))
+        pool.shutdown(wait=False)  # the thread ends when both are done
+
+    def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``plan``, drawn now."""
         rng = self._rng(epoch) if self.shuffle else None
         order = self._order(rng)
         give_back_freed_memory()
@@ -287,6 +333,8 @@ class TokenBatchSampler(Sampler[list[int]]):
                 f"this one uses {ORDER!r}, so the rest of the epoch would not be the rest; "
                 "resume from an end-of-epoch checkpoint (--checkpoint) or start the run again"
             )
+        if int(state["epoch"]) != self._epoch and self.shuffle:
+            self._plan_ahead(int(state["epoch"]))
         self._epoch = int(state["epoch"])
         self._consumed = consumed
         self._resume_at = consumed
@@ -299,11 +347,13 @@ class TokenBatchSampler(Sampler[list[int]]):
     def _order(self, rng: np.random.Generator | None) -> np.ndarray:
         """Indices by (source length, target length), ties random (or by index without rng)."""
         # The smallest types that hold the key and the indices: at millions of examples every
-        # temporary is tens of MB, and the C allocator keeps some of what it frees.
+        # temporary is tens of MB, and the C allocator keeps some of what it frees. A key that
+        # fits 16 bits (lengths up to about 250) is sorted by numpy's radix sort, in linear time.
         span = int(self._lengths[:, 1].max()) + 1
-        wide = int(self._lengths[:, 0].max()) * span + span >= 2**32
-        key = self._lengths[:, 0].astype(np.int64 if wide else np.uint32)
-        key *= span
+        top = int(self._lengths[:, 0].max()) * span + span
+        key_type = np.uint16 if top <= 2**16 else np.uint32 if top <= 2**32 else np.int64
+        key = self._lengths[:, 0].astype(key_type)
+        key *= key_type(span)
         np.add(key, self._lengths[:, 1], out=key, casting="unsafe")
         index_type = np.int32 if len(key) < 2**31 else np.int64
         if rng is None:
@@ -316,22 +366,41 @@ class TokenBatchSampler(Sampler[list[int]]):
         """Batch starts (and the end) over sorted indices, greedily within the bounds.
 
         A batch grows while ``(sentences + 1) * max(size so far, next size)`` stays within
-        ``max_tokens`` (and ``max_sentences``); a batch holds at least one example. Works
-        one batch at a time on array windows, so the Python loop runs once per batch.
+        ``max_tokens`` (and ``max_sentences``); a batch holds at least one example. The sorted
+        sizes come in runs of equal values (a few thousand runs for millions of examples), and
+        within a run the cut is arithmetic, so the Python loop runs once per run, not once per
+        example or batch.
         """
-        sizes = self._lengths[order, 1].astype(np.int32)
+        sizes = self._lengths[:, 1].astype(np.int32)  # contiguous columns, then one gather
         sizes += 1
-        np.maximum(sizes, self._lengths[order, 0], out=sizes, casting="unsafe")
+        np.maximum(sizes, self._lengths[:, 0], out=sizes, casting="unsafe")
+        sizes = sizes[order]
         n = len(sizes)
-        cap = self.max_sentences or n
-        starts = [0]
-        i = 0
-        while i < n:
-            # No batch can take more than max_tokens // sizes[i] sentences (sizes only grow
-            # along the window's running maximum), so that bounds the window to look at.
-            window = sizes[i : i + max(1, min(cap, self.max_tokens // int(sizes[i])))]
-            cost = np.maximum.accumulate(window) * np.arange(1, len(window) + 1)
-            over = np.flatnonzero(cost > self.max_tokens)
-            i += max(1, int(over[0]) if len(over) else len(window))
-            starts.append(i)
-        return np.array(starts, dtype=np.int64)
+        run_starts = np.flatnonzero(np.diff(sizes)) + 1
+        run_sizes = sizes[np.concatenate([[0], run_starts])].tolist()
+        run_counts = np.diff(run_starts, prepend=0, append=n).tolist()
+        tokens, cap = self.max_tokens, self.max_sentences or n
+        ends: list[int] = []  # where each batch ends
+        pos = held = high = 0  # next example; sentences and largest size of the open batch
+        for size, count in zip(run_sizes, run_counts, strict=True):
+            top = max(high, size)
+            room = min(cap, tokens // top) - held  # how many of this run the open batch takes
+            if held and room <= 0:
+                ends.append(pos)
+                held, top, room = 0, size, min(cap, tokens // size)
+            room = max(room, 1)  # an example too long for max_tokens gets a batch of its own
+            if count <= room:
+                pos, held, high = pos + count, held + count, top
+                continue
+            pos += room
+            count -= room
+            ends.append(pos)
+            per = max(1, min(cap, tokens // size))  # full batches of this size alone
+            ends.extend(range(pos + per, pos + count - count % per + 1, per))
+            pos += count - count % per
+            held = count % per  # the rest opens a batch
+            high = size if held else 0
+            pos += held
+        if held:
+            ends.append(pos)
+        return np.array([0, *ends], dtype=np.int64)
