@@ -93,12 +93,14 @@ class RecomputeStepper:
     def __init__(self, model: baselines.TorchTransformer) -> None:
         self.model = model
 
-    def step(self, tokens: Tensor, cache: PrefixCache) -> tuple[Tensor, PrefixCache]:
+    def step(
+        self, tokens: Tensor, cache: PrefixCache, *, normalize: bool = True
+    ) -> tuple[Tensor, PrefixCache]:
         prefix = torch.cat([cache.prefix, tokens.to(cache.prefix.device)], dim=1)
         states = self.model.decode(prefix, cache.memory, cache.src_padding)
         logits = self.model.generator(states[:, -1]).float()
         cache = PrefixCache(cache.memory, cache.src_padding, prefix)
-        return torch.log_softmax(logits, dim=-1), cache
+        return (torch.log_softmax(logits, dim=-1) if normalize else logits), cache
 
 
 @torch.no_grad()

@@ -57,8 +57,10 @@ class NoEosStepper:
         self.steps = steps
         self.calls = 0
 
-    def step(self, tokens: Tensor, cache: object) -> tuple[Tensor, object]:
-        log_probs, cache = self.inner.step(tokens, cache)  # type: ignore[attr-defined]
+    def step(
+        self, tokens: Tensor, cache: object, *, normalize: bool = True
+    ) -> tuple[Tensor, object]:
+        log_probs, cache = self.inner.step(tokens, cache, normalize=normalize)  # type: ignore[attr-defined]
         self.calls += 1
         if self.calls <= self.steps:
             log_probs[:, EOS_ID] = float("-inf")

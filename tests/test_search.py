@@ -59,7 +59,9 @@ class FakeModel:
         self.dist = dist
         self.batch_sizes: list[int] = []  # rows per step call
 
-    def step(self, tokens: Tensor, cache: PrefixCache) -> tuple[Tensor, PrefixCache]:
+    def step(
+        self, tokens: Tensor, cache: PrefixCache, *, normalize: bool = True
+    ) -> tuple[Tensor, PrefixCache]:
         assert tokens.shape == (cache.batch_size, 1) and tokens.dtype == torch.long
         prefixes = torch.cat([cache.prefixes, tokens], dim=1)
         assert bool((prefixes[:, 0] == BOS).all())
@@ -344,6 +346,39 @@ def test_greedy_follows_argmax_and_drops_finished_rows() -> None:
     assert cache.reorders == [[1, 2], [1]]
 
 
+class UnnormalisedModel(FakeModel):
+    """Asked for unnormalised scores, returns log-probs plus a random constant per row, as
+    logits are: greedy must rank them the same, and ask for them (it needs no normalising)."""
+
+    def __init__(self, dist: DistFn) -> None:
+        super().__init__(dist)
+        self.asked: list[bool] = []
+
+    def step(
+        self, tokens: Tensor, cache: PrefixCache, *, normalize: bool = True
+    ) -> tuple[Tensor, PrefixCache]:
+        self.asked.append(normalize)
+        log_probs, cache = super().step(tokens, cache)
+        if normalize:
+            return log_probs, cache
+        return log_probs + 50.0 * torch.randn(len(log_probs), 1), cache
+
+
+def test_greedy_asks_for_unnormalised_scores_and_ranks_them_as_log_probs() -> None:
+    dist = random_model()
+    max_len = torch.tensor([3, 8, 15, 1, 10, 12, 9, 5])
+    sentences = list(range(8))
+    model = UnnormalisedModel(dist)
+    shifted = greedy_search(
+        model, PrefixCache.new(sentences), bos_id=BOS, eos_id=EOS, max_len=max_len
+    )
+    plain = greedy_search(
+        FakeModel(dist), PrefixCache.new(sentences), bos_id=BOS, eos_id=EOS, max_len=max_len
+    )
+    assert shifted == plain
+    assert model.asked and not any(model.asked)
+
+
 def test_greedy_max_len_one_calls_no_model() -> None:
     model = FakeModel(random_model())
     out = greedy_search(model, PrefixCache.new([0, 1]), bos_id=BOS, eos_id=EOS, max_len=1)
@@ -395,6 +430,20 @@ def test_stepper_greedy_matches_decoding_without_cache(tiny_model) -> None:
                     break
                 ids.append(token)
             assert out[i] == ids[1:]
+
+
+def test_stepper_unnormalised_scores_are_the_logits(tiny_model) -> None:
+    from aiayn.decoding import start
+
+    src = padded_sources([5, 2, 7])
+    stepper, cache = start(tiny_model, src, src != PAD, suppressed_ids=[PAD, 4])
+    tokens = torch.full((3, 1), REAL_BOS)
+    log_probs, _ = stepper.step(tokens, cache)
+    stepper, cache = start(tiny_model, src, src != PAD, suppressed_ids=[PAD, 4])
+    logits, _ = stepper.step(tokens, cache, normalize=False)
+    assert not torch.allclose(logits.exp().sum(-1), torch.ones(3))  # not probabilities
+    assert torch.allclose(logits.log_softmax(-1), log_probs, atol=1e-6, equal_nan=True)
+    assert bool((logits[:, [PAD, 4]] == float("-inf")).all())  # suppressed either way
 
 
 def test_stepper_beam_log_probs_match_teacher_forcing(tiny_model) -> None:

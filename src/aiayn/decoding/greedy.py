@@ -52,8 +52,9 @@ def greedy_search(
     # (rows, tokens) emitted at every step; assembled into per-sentence lists at the end.
     history: list[tuple[Tensor, Tensor]] = []
     while True:
-        log_probs, cache = model.step(tokens, cache)  # (A, V)
-        next_tokens = log_probs.argmax(dim=-1)  # (A,)
+        # The argmax needs no normalisation over the vocabulary: logits rank as log-probs.
+        scores, cache = model.step(tokens, cache, normalize=False)  # (A, V)
+        next_tokens = scores.argmax(dim=-1)  # (A,)
         # State follows the model's device (no-ops after the first step).
         rows, room = rows.to(next_tokens.device), room.to(next_tokens.device)
         history.append((rows, next_tokens))

@@ -58,15 +58,20 @@ class Cache(Protocol):
 class StepModel(Protocol):
     """A model advanced one target token at a time."""
 
-    def step(self, tokens: Tensor, cache: Cache) -> tuple[Tensor, Cache]:
+    def step(self, tokens: Tensor, cache: Cache, *, normalize: bool = True) -> tuple[Tensor, Cache]:
         """Feed each row's latest token; get each row's next-token distribution.
 
         Args:
             tokens: the newest token of every row (BOS at the first step).
             cache: the state of every row before `tokens`.
+            normalize: False allows scores that are log-probabilities up to a constant per
+                row (e.g. the logits, whose log_softmax they are), for a search that only
+                ranks the tokens of a row (greedy's argmax) and so can skip normalising over
+                the vocabulary. Log-probabilities themselves are always allowed.
 
         Returns:
-            Log-probabilities of the next token, and the cache extended by `tokens`.
+            Log-probabilities of the next token (or scores, see `normalize`), and the cache
+            extended by `tokens`.
 
         Shape:
             tokens: (B, 1) long -> log_probs: (B, V) float

@@ -39,15 +39,19 @@ class ModelStepper:
         self.model = model
         self.suppressed_ids = list(suppressed_ids)
 
-    def step(self, tokens: Tensor, cache: DecoderCache) -> tuple[Tensor, DecoderCache]:
+    def step(
+        self, tokens: Tensor, cache: DecoderCache, *, normalize: bool = True
+    ) -> tuple[Tensor, DecoderCache]:
         """Decode one position and return next-token log-probabilities.
 
         Args:
             tokens: the newest token of every row.
             cache: from `start` or the previous step.
+            normalize: False returns the logits (see `protocol.StepModel.step`).
 
         Returns:
-            Log-probabilities of the next token, and the extended cache.
+            Log-probabilities of the next token (logits if not `normalize`), and the
+            extended cache.
 
         Shape:
             tokens: (R, 1) -> log_probs: (R, V)
@@ -59,6 +63,8 @@ class ModelStepper:
         logits = logits[:, -1].float()  # (R, V)
         if self.suppressed_ids:
             logits[:, self.suppressed_ids] = float("-inf")
+        if not normalize:
+            return logits, next_cache
         # float32: beam sums many log-probs, which half precision would round badly.
         log_probs = torch.log_softmax(logits, dim=-1)  # (R, V)
         return log_probs, next_cache

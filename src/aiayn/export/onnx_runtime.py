@@ -81,8 +81,11 @@ class OnnxStepper:
         self.session = session
         self.inputs, self.outputs = step_names(n_layers)
 
-    def step(self, tokens: Tensor, cache: OnnxCache) -> tuple[Tensor, OnnxCache]:
-        """Decode one position of every row.
+    def step(
+        self, tokens: Tensor, cache: OnnxCache, *, normalize: bool = True
+    ) -> tuple[Tensor, OnnxCache]:
+        """Decode one position of every row (the graph returns log-probabilities, which
+        serve `normalize=False` as well).
 
         Shape:
             tokens: (R, 1) -> log_probs: (R, V)
