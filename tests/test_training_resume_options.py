@@ -42,6 +42,23 @@ def test_resume_with_more_epochs_trains_longer(one_epoch: Path, capsys) -> None:
     assert info(one_epoch)["resumed_with_changes"][0]["changes"] == {"train.max_epochs": [1, 2]}
 
 
+def test_max_minutes_ends_training_at_an_epoch_end_and_resume_honours_it(tmp_path: Path) -> None:
+    """A time budget ends the run cleanly at the first epoch end past it (validated,
+    averaged, not interrupted); a resume with the budget spent trains nothing more, and one
+    with more time continues."""
+    run = tmp_path / "run"
+    limited = [*BASE, "--max-epochs", "2", "--set", "train.average_last=1"]
+    assert main([*limited, "--max-minutes", "0.00001", "--out", str(run)]) == 0  # 0.6 ms
+    assert info(run)["trained_epochs"] == 1
+    assert (run / "checkpoints" / "average").is_dir()
+    validations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in validations if r["kind"] == "valid"] == [1]
+    assert main(["train", "--out", str(run), "--resume"]) == 0  # the budget is spent
+    assert info(run)["trained_epochs"] == 1
+    assert main(["train", "--out", str(run), "--resume", "--max-minutes", "0"]) == 0
+    assert info(run)["trained_epochs"] == 2
+
+
 def test_resume_with_the_same_command_line_changes_nothing(one_epoch: Path) -> None:
     before = saved(one_epoch)
     command = [*BASE, "--max-epochs", "1", "--out", str(one_epoch), "--resume"]

@@ -21,6 +21,7 @@ RESUMABLE: frozenset[str] = frozenset(
     {
         "train.max_steps",
         "train.max_epochs",
+        "train.max_minutes",
         "train.device",
         "train.precision",
         "train.compile",

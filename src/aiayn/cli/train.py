@@ -51,6 +51,7 @@ OPTION_FIELDS = {
     "preset": ("model", "preset"),
     "max_steps": ("train", "max_steps"),
     "max_epochs": ("train", "max_epochs"),
+    "max_minutes": ("train", "max_minutes"),
     "max_tokens": ("train", "max_tokens"),
     "update_freq": ("train", "update_freq"),
     "seed": ("train", "seed"),
@@ -115,6 +116,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train_group = p.add_argument_group("training")
     train_group.add_argument("--max-steps", type=int, help="stop after N updates (0 = no limit)")
     train_group.add_argument("--max-epochs", type=int, help="stop after N epochs (0 = no limit)")
+    train_group.add_argument(
+        "--max-minutes",
+        type=float,
+        help="also stop at the first epoch end after M minutes of training (0 = no limit)",
+    )
     train_group.add_argument("--max-tokens", type=int, help="tokens per batch per process")
     train_group.add_argument("--update-freq", type=int, help="batches accumulated per update")
     train_group.add_argument("--seed", type=int, help="random seed")

@@ -29,6 +29,9 @@ class TrainConfig:
     clip_norm: float = 0.0  # gradient-norm clipping; 0 = off
     max_steps: int = 0  # stop after this many updates; 0 = no limit
     max_epochs: int = 10  # stop after this many epochs; 0 = no limit
+    max_minutes: float = 0.0  # also stop at the first epoch end after this many minutes of
+    #   training (resumed sessions and validation included), then end as at max_epochs
+    #   (validation, final checkpoint, averaging); 0 = no limit
     seed: int = 1  # seeds the model init, dropout and batch order
     precision: str = "auto"  # "auto" (bf16 where native), "fp32" or "bf16"
     compile: bool = False  # wrap the model in torch.compile
@@ -61,7 +64,14 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "max_epochs", "save_every", "average_last", "clip_norm"):
+        for name in (
+            "max_steps",
+            "max_epochs",
+            "max_minutes",
+            "save_every",
+            "average_last",
+            "clip_norm",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.max_sentences is not None and self.max_sentences < 1:

@@ -30,7 +30,7 @@ from aiayn.model import Transformer
 from aiayn.runs import RunDir
 from aiayn.training.checkpointing import Checkpointer
 from aiayn.training.config import TrainConfig
-from aiayn.training.distributed import DistInfo, gather_objects
+from aiayn.training.distributed import DistInfo, all_reduce_sum, gather_objects
 from aiayn.training.interrupt import StopRequest
 from aiayn.training.metrics import MetricsLog
 from aiayn.training.optim import make_optimizer
@@ -121,6 +121,7 @@ class Trainer:
         self._resumed_kinds: set[str] = set()  # kinds of the checkpoint resumed from
         self._boundary_rng = rng_state()
         self._seconds_before = 0.0  # training time of earlier sessions (resumed runs)
+        self._out_of_time = False  # max_minutes spent at the last epoch end
         self._tokens_before = 0.0  # target tokens of earlier sessions
         self._session_tokens = 0.0
         self._session_start = time.perf_counter()
@@ -216,7 +217,16 @@ class Trainer:
 
     def _done(self) -> bool:
         c = self.config
-        return self._max_steps_reached() or bool(c.max_epochs and self.epoch >= c.max_epochs)
+        by_epochs = bool(c.max_epochs and self.epoch >= c.max_epochs)
+        return self._max_steps_reached() or by_epochs or self._out_of_time
+
+    def _minutes_up(self, seconds: float) -> bool:
+        """Whether `max_minutes` is spent, on any rank (collective under torchrun: the ranks'
+        clocks differ a little, and all must stop at the same epoch end)."""
+        if not self.config.max_minutes:
+            return False
+        over = torch.tensor([float(seconds >= 60.0 * self.config.max_minutes)])
+        return all_reduce_sum(over.to(self.device, torch.float64), self.dist).item() > 0
 
     def _max_steps_reached(self) -> bool:
         return bool(self.config.max_steps and self.step >= self.config.max_steps)
@@ -301,6 +311,13 @@ class Trainer:
             self.epoch += 1
             self.consumed = 0
             kinds.add("epoch")
+            self._out_of_time = self._minutes_up(self.seconds())
+            if self._out_of_time:
+                log.warning(
+                    "train.max_minutes (%g) spent after epoch %d: training ends here",
+                    self.config.max_minutes,
+                    self.epoch,
+                )
             validate = self.epoch % c.validate_every == 0 or self._done()
         if self._max_steps_reached():
             kinds.add("final")
@@ -326,6 +343,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         self._session_start, self._session_tokens = time.perf_counter(), 0.0
+        # A run resumed after its time was spent (the same record on every rank) trains no more.
+        self._out_of_time = self._minutes_up(self._seconds_before)
         self.stop = StopRequest()
         window = LossWindow()
         stopped = False
