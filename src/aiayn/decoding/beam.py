@@ -46,7 +46,10 @@ def _check_options(beam_size: int, alpha: float, n_best: int) -> None:
         raise ValueError(f"alpha must be >= 0 (lp must not shrink with length), got {alpha}")
 
 
-@torch.no_grad()  # search never backpropagates; no_grad also keeps the cache out of autograd
+# Search never backpropagates: inference mode also skips autograd's per-operator bookkeeping
+# (version counters, views), which a cached step of small matmuls feels. Tensors it makes stay
+# inside; the caller's cache may be a normal tensor.
+@torch.inference_mode()
 def beam_search(
     model: StepModel,
     cache: Cache,

@@ -8,7 +8,10 @@ from torch import Tensor
 from aiayn.decoding.protocol import Cache, StepModel, max_len_per_sentence
 
 
-@torch.no_grad()  # search never backpropagates; no_grad also keeps the cache out of autograd
+# Search never backpropagates: inference mode also skips autograd's per-operator bookkeeping
+# (version counters, views), which a cached step of small matmuls feels. Tensors it makes stay
+# inside; the caller's cache may be a normal tensor.
+@torch.inference_mode()
 def greedy_search(
     model: StepModel,
     cache: Cache,
