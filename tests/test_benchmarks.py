@@ -290,3 +290,18 @@ def test_quick_run_reports_every_case_with_rounds_and_spreads(
     cells = result["cases"][1]["cells"]
     assert {(c["batch"], c["length"], c["search"]) for c in cells} == set(decoding.QUICK_CELLS)
     assert {c["candidate"] for c in cells} == {"ours", "recompute", "ct2"}
+
+
+def test_decoding_levers_time_every_lever_beside_ct2_and_recomputation(tmp_path: Path) -> None:
+    from benchmarks.decoding_levers import main as levers
+
+    out = tmp_path / "levers.json"
+    result = levers(["--quick", "--rounds", "1", "--threads", "1", "--json", str(out)])
+    assert json.loads(out.read_text()) == result
+    cells = {c["cell"]: {r["candidate"]: r for r in c["rows"]} for c in result["cells"]}
+    assert set(cells) == {"B1 L10 greedy", "B4 L10 beam4"}
+    levers_ = {"ours", "log_softmax", "no inference mode", "explicit <= 32 keys", "ct2"}
+    assert set(cells["B1 L10 greedy"]) == levers_ | {"recompute"}
+    assert set(cells["B4 L10 beam4"]) == levers_
+    for rows in cells.values():
+        assert all(row["ms"] > 0 and row.get("speed_vs_ct2", 1) > 0 for row in rows.values())
