@@ -62,5 +62,5 @@ def test_the_suite_runs_the_export_case_on_request(
         assert rows[name]["bleu_tok_lc"] == rows["ours"]["bleu_tok_lc"], name
     assert all(r["ratio_vs_baseline"] > 0 and len(r["seconds"]) == 1 for r in rows.values())
     printed = capsys.readouterr().out
-    assert "as ours" in printed and "| onnx-int8 |" in printed
+    assert "as ours" in printed and "onnx-int8" in printed
     assert json.loads(out.read_text())["cases"][0]["name"] == "export"
