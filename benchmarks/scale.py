@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -157,8 +158,6 @@ def run_measured(cmd: list[str], interval: float = 0.5) -> dict[str, Any]:
 
 def prepare(corpus: dict[str, Any], out: Path, options: list[str]) -> dict[str, Any]:
     """`aiayn prepare` the corpus into ``out`` (replacing it) with more options, measured."""
-    import shutil
-
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "aiayn", "prepare", "--src-file", corpus["src"]]
     cmd += ["--tgt-file", corpus["tgt"], "--out", str(out), *options]
@@ -237,8 +236,6 @@ def train_rss_subprocess(
 ) -> dict[str, Any]:
     """``train_rss`` in a fresh process (so that nothing of this one is counted), into a new
     ``out`` (an earlier run there is deleted)."""
-    import shutil
-
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "benchmarks.scale", "--train-rss", str(dataset), str(out)]
     cmd += ["--max-tokens", str(max_tokens)]

@@ -210,13 +210,14 @@ class TokenBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         order, batches = self.plan(self._epoch)
+        starts = self._starts  # once, not per batch (a property that may wait for the cut)
         start = self._resume_at or 0
         self._resume_at = None
         self._consumed = start
         for i in range(start, len(batches)):
             self._consumed = i + 1
             b = batches[i]
-            yield order[self._starts[b] : self._starts[b + 1]].tolist()
+            yield order[starts[b] : starts[b + 1]].tolist()
 
     def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """This rank's batches of an epoch as arrays: what ``__iter__`` walks through.
