@@ -1,12 +1,21 @@
 """Label smoothing and the learning-rate schedule, against hand-computed values."""
 
+import itertools
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from aiayn.training import NoamSchedule, label_smoothed_nll, noam_lr
+from aiayn.errors import ConfigError
+from aiayn.training import (
+    CosineSchedule,
+    NoamSchedule,
+    TrainConfig,
+    cosine_lr,
+    label_smoothed_nll,
+    noam_lr,
+)
 
 
 def test_label_smoothing_matches_a_hand_computed_case() -> None:
@@ -55,3 +64,38 @@ def test_schedule_sets_the_optimizer_lr_and_round_trips() -> None:
     other = NoamSchedule(opt, 256, 10)
     other.load_state_dict(schedule.state_dict())
     assert other.step() == pytest.approx(noam_lr(4, 256, 10))
+
+
+def test_cosine_warms_up_like_the_paper_then_falls_to_its_floor() -> None:
+    d, w, total, floor = 128, 100, 1100, 0.1
+    peak = noam_lr(w, d, w)
+    for step in (1, 50, w):  # the warmup is the paper's
+        assert cosine_lr(step, d, w, total, floor=floor) == pytest.approx(noam_lr(step, d, w))
+    assert cosine_lr(w + 500, d, w, total, floor=floor) == pytest.approx(peak * (1 + floor) / 2)
+    assert cosine_lr(total, d, w, total, floor=floor) == pytest.approx(peak * floor)
+    assert cosine_lr(total + 50, d, w, total, floor=floor) == pytest.approx(peak * floor)
+    after = [cosine_lr(s, d, w, total, floor=floor) for s in range(w, total + 1)]
+    assert all(a > b for a, b in itertools.pairwise(after))  # strictly falling
+    # below the paper's curve by the end: what the decay is for
+    assert cosine_lr(total - 100, d, w, total) < noam_lr(total - 100, d, w)
+    assert cosine_lr(total, d, w, total, factor=2.0) == 0.0
+
+
+def test_cosine_schedule_asks_its_length_once_and_round_trips() -> None:
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    asked = []
+    schedule = CosineSchedule(opt, 64, 5, lambda: asked.append(1) or 20, floor=0.5)
+    assert asked == []  # not at construction: the trainer's epoch length may not be known yet
+    lrs = [schedule.step() for _ in range(20)]
+    assert asked == [1] and lrs[-1] == pytest.approx(0.5 * noam_lr(5, 64, 5))
+    other = CosineSchedule(opt, 64, 5, 20, floor=0.5)
+    other.load_state_dict({"step_count": 10})
+    assert other.step() == pytest.approx(lrs[10])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("lr_decay", "linear"), ("lr_floor", 1.0), ("lr_floor", -0.1)]
+)
+def test_bad_decay_settings_name_the_field(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"train.{field}"):
+        TrainConfig(**{field: value})

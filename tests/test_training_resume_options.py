@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from aiayn.cli import main
+from aiayn.runs import load_trainer_state, step_checkpoints
+from aiayn.training import noam_lr
 
 BASE = [
     "train", "--task", "copy", "--max-tokens", "256", "--precision", "fp32", "--valid-bleu", "0",
@@ -57,6 +59,22 @@ def test_max_minutes_ends_training_at_an_epoch_end_and_resume_honours_it(tmp_pat
     assert info(run)["trained_epochs"] == 1
     assert main(["train", "--out", str(run), "--resume", "--max-minutes", "0"]) == 0
     assert info(run)["trained_epochs"] == 2
+
+
+def test_a_cosine_run_ends_at_its_floor_after_the_planned_epochs(tmp_path: Path) -> None:
+    """The cosine decay's length is max_epochs' updates (known once the sampler has cut the
+    epoch): the last update of the last epoch runs at exactly lr_floor x the peak."""
+    run = tmp_path / "run"
+    options = ["--max-epochs", "2", "--set", "train.warmup=5"]
+    options += ["--set", "train.lr_decay=cosine", "--set", "train.lr_floor=0.2"]
+    assert main([*BASE, *options, "--out", str(run)]) == 0
+    last = step_checkpoints(run / "checkpoints")[-1]
+    state = load_trainer_state(last)
+    per_epoch = state["step"] // 2
+    assert state["step"] == 2 * per_epoch and per_epoch > 5  # past the warmup
+    config = saved(run)
+    peak = noam_lr(5, config["model"]["d_model"], 5, config["train"]["lr_factor"])
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.2 * peak)
 
 
 def test_resume_with_the_same_command_line_changes_nothing(one_epoch: Path) -> None:

@@ -7,12 +7,13 @@ from aiayn.training.config import TrainConfig
 from aiayn.training.distributed import DistInfo
 from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.progress import TrainResult
-from aiayn.training.schedule import NoamSchedule, noam_lr
+from aiayn.training.schedule import CosineSchedule, NoamSchedule, cosine_lr, noam_lr
 from aiayn.training.step import TrainStep, UpdateResult
 from aiayn.training.trainer import Trainer
 from aiayn.training.validator import ValidationHook
 
 __all__ = [
+    "CosineSchedule",
     "DistInfo",
     "NoamSchedule",
     "TrainConfig",
@@ -21,6 +22,7 @@ __all__ = [
     "Trainer",
     "UpdateResult",
     "ValidationHook",
+    "cosine_lr",
     "label_smoothed_nll",
     "noam_lr",
 ]

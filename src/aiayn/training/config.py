@@ -9,6 +9,7 @@ import torch
 from aiayn.errors import ConfigError
 from aiayn.runs.retention import AVERAGE_OVER
 from aiayn.training.precision import PRECISIONS
+from aiayn.training.schedule import DECAYS
 from aiayn.typed_config import check_types
 
 
@@ -21,6 +22,10 @@ class TrainConfig:
     update_freq: int = 1  # batches accumulated per update (gradient accumulation)
     lr_factor: float = 1.0  # the schedule's factor: lr = factor * d^-0.5 * min(...)
     warmup: int = 4000  # warmup updates of the paper's schedule
+    lr_decay: str = "inverse_sqrt"  # after warmup: "inverse_sqrt" (the paper) or "cosine" (to
+    #   lr_floor x the peak at the last planned update: max_steps, else max_epochs' updates;
+    #   max_minutes may end training before it)
+    lr_floor: float = 0.0  # the cosine decay's final learning rate as a fraction of the peak
     adam_beta1: float = 0.9  # Adam beta1 (paper: 0.9)
     adam_beta2: float = 0.98  # Adam beta2 (paper: 0.98)
     adam_eps: float = 1e-9  # Adam epsilon (paper: 1e-9)
@@ -99,6 +104,10 @@ class TrainConfig:
             raise ConfigError(
                 f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}"
             )
+        if self.lr_decay not in DECAYS:
+            raise ConfigError(f"train.lr_decay must be one of {DECAYS}, got {self.lr_decay!r}")
+        if not 0.0 <= self.lr_floor < 1.0:
+            raise ConfigError(f"train.lr_floor must be in [0, 1), got {self.lr_floor}")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"train.precision must be one of {PRECISIONS}, got {self.precision!r}"

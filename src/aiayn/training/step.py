@@ -52,7 +52,8 @@ class TrainStep:
     Args:
         model: the model whose gradients are scaled and clipped (the bare one, not DDP).
         optimizer: its optimizer (`optim.make_optimizer`).
-        schedule: sets the learning rate before each optimizer step.
+        schedule: sets the learning rate before each optimizer step (`NoamSchedule` or its
+            cosine subclass).
         label_smoothing: epsilon of the loss.
         clip_norm: gradient-norm clipping; 0 = off.
         precision: a resolved precision, "fp32" or "bf16" (autocast).

@@ -37,7 +37,7 @@ from aiayn.training.optim import make_optimizer
 from aiayn.training.precision import resolve_precision
 from aiayn.training.progress import LossWindow, TrainResult, validation_line
 from aiayn.training.rng import rng_state, set_rng_state
-from aiayn.training.schedule import NoamSchedule
+from aiayn.training.schedule import make_schedule
 from aiayn.training.step import TrainStep
 from aiayn.training.validator import ValidationHook, Validator, stop_agreed
 
@@ -90,8 +90,8 @@ class Trainer:
             rank=self.dist.rank,
         )
         self.optimizer = make_optimizer(model, config, device)
-        self.schedule = NoamSchedule(
-            self.optimizer, model.config.d_model, config.warmup, config.lr_factor
+        self.schedule = make_schedule(
+            self.optimizer, model.config.d_model, config, self._planned_updates
         )
         self.ddp: DistributedDataParallel | None = None
         if self.dist.enabled:
@@ -129,6 +129,12 @@ class Trainer:
             # Adam's second moments of rarely-updated rows decay into subnormal floats, which
             # make CPU arithmetic several times slower.
             torch.set_flush_denormal(True)
+
+    def _planned_updates(self) -> int:
+        """Updates the run is configured for: max_steps, else max_epochs' worth (the smaller)."""
+        per_epoch = math.ceil(len(self.sampler) / self.config.update_freq)
+        by_epochs = self.config.max_epochs * per_epoch
+        return min(n for n in (self.config.max_steps, by_epochs) if n > 0)
 
     def _groups(self) -> Iterator[list[Batch]]:
         """This epoch's remaining batches, `update_freq` at a time."""
