@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from aiayn.config import RunConfig
-from aiayn.data import Corpus, Vocabularies
+from aiayn.data import Corpus, IdPair, Vocabularies
+from aiayn.data.resampling import SampledSegmentations
 from aiayn.errors import ConfigError
 from aiayn.model import ModelConfig, Transformer
 from aiayn.resuming import fingerprint, resume_changes
@@ -145,6 +146,17 @@ def prepare(
     check_lengths(data.longest, model_config)
     if model_config.share_embeddings and not vocabs.joint:
         raise ConfigError("model.share_embeddings needs data.joint_vocab: true")
+    train_pairs: Sequence[IdPair] | SampledSegmentations = train_ids
+    if config.data.subword_sampling:
+        learned = model_config.positional == "learned"
+        train_pairs = SampledSegmentations(
+            corpus.train,
+            vocabs,
+            config.data.subword_sampling,
+            config.data.seed,
+            best=train_ids,
+            longest=model_config.max_positions if learned else None,
+        )
 
     if dist.is_main and not resume:
         atomic_write_text(run.config_file, config.to_yaml())
@@ -172,7 +184,7 @@ def prepare(
     trainer = Trainer(
         model,
         config.train,
-        train_ids,
+        train_pairs,
         valid_ids,
         run,
         device,

@@ -51,6 +51,9 @@ class DataConfig:
     vocab_size: int | None = None  # subword vocabulary size; None = sized for the corpus
     joint_vocab: bool = True  # one vocabulary for both sides (needed to share embeddings)
     subword: str = "unigram"  # sentencepiece model: "unigram" or "bpe"
+    subword_sampling: float = 0.0  # > 0: draw each training pair's segmentation anew every
+    #   epoch, with this BPE-dropout probability (bpe) or smoothing alpha (unigram); raw
+    #   text corpora only; validation and search keep the best segmentation. 0 = off
     seed: int = 1  # seeds synthetic data and held-out slices
 
     def __post_init__(self) -> None:
@@ -81,6 +84,15 @@ class DataConfig:
             raise ConfigError("data.corpus 'prepared' needs data.prepared_dir")
         if self.subword not in ("unigram", "bpe"):
             raise ConfigError(f"data.subword must be 'unigram' or 'bpe', got {self.subword!r}")
+        if not 0.0 <= self.subword_sampling < 1.0:
+            raise ConfigError(
+                f"data.subword_sampling must be in [0, 1), got {self.subword_sampling}"
+            )
+        if self.subword_sampling and self.corpus in ("task", PREPARED, IMPORTED):
+            raise ConfigError(
+                f"data.subword_sampling re-segments raw text every epoch; data.corpus "
+                f"{self.corpus!r} has none (use multi30k, wmt14, files or tsv)"
+            )
 
     @property
     def vocab_kind(self) -> str:

@@ -25,6 +25,7 @@ which comes back as a space.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from aiayn.data.tokenizer import (
 )
 
 MODEL_TYPES: tuple[str, ...] = ("unigram", "bpe")
+_SAMPLING = threading.Lock()
 SUFFIX = ".model"
 
 
@@ -250,6 +252,31 @@ class SentencePieceTokenizer(Tokenizer):
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         return self._sp.encode(list(texts))
+
+    def encode_batch_sampled(
+        self, texts: Sequence[str], alpha: float, seed: int
+    ) -> list[list[int]]:
+        """One segmentation per text drawn at random instead of the best one.
+
+        For a BPE model `alpha` is the probability of skipping each merge (BPE-dropout,
+        Provilkov et al. 2020); for a unigram model it smooths the distribution that
+        segmentations are drawn from (subword regularisation, Kudo 2018). The same texts,
+        alpha and seed give the same ids: SentencePiece's generator is seeded, and the texts
+        are encoded on one thread (several threads draw in a varying order).
+
+        Args:
+            texts: The texts.
+            alpha: Dropout probability (BPE) or smoothing (unigram), in (0, 1).
+            seed: Seeds the draw.
+
+        Returns:
+            Ids of each text, without BOS or EOS; each decodes to its text.
+        """
+        with _SAMPLING:  # the seed is process-wide: one sampled encode at a time
+            spm.set_random_generator_seed(seed)
+            return self._sp.encode(
+                list(texts), enable_sampling=True, alpha=alpha, nbest_size=-1, num_threads=1
+            )
 
     def decode(self, ids: Sequence[int]) -> str:
         ids = [int(i) for i in ids]

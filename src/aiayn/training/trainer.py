@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from aiayn.data import Batch, Collator, IdPair, TokenBatchSampler, pair_lengths
+from aiayn.data.resampling import PerEpochPairs
 from aiayn.model import Transformer
 from aiayn.runs import RunDir
 from aiayn.training.checkpointing import Checkpointer
@@ -50,7 +51,8 @@ class Trainer:
     Args:
         model: the model, already on `device`.
         config: training hyper-parameters.
-        train: encoded (source ids, target ids) training pairs.
+        train: encoded (source ids, target ids) training pairs, or pairs drawn anew for each
+            epoch (`aiayn.data.resampling.PerEpochPairs`: subword sampling).
         valid: encoded validation pairs.
         run: the run directory (only the main process writes to it).
         device: where to compute.
@@ -62,7 +64,7 @@ class Trainer:
         self,
         model: Transformer,
         config: TrainConfig,
-        train: Sequence[IdPair],
+        train: Sequence[IdPair] | PerEpochPairs,
         valid: Sequence[IdPair],
         run: RunDir,
         device: torch.device,
@@ -71,7 +73,11 @@ class Trainer:
     ) -> None:
         self.model = model
         self.config = config
-        self.train_data = train
+        self._train_source = train
+        self._data_epoch = 0  # the epoch train_data and sampler were made for
+        self.train_data: Sequence[IdPair] = (
+            train.for_epoch(0) if isinstance(train, PerEpochPairs) else train
+        )
         self.run = run
         self.device = device
         self.dist = dist or DistInfo()
@@ -80,15 +86,7 @@ class Trainer:
         self.validator = Validator(
             model, valid, config, self.collator, self.precision, device, self.dist, hooks
         )
-        # Bare lengths (the sampler adds the target's BOS/EOS), as an array: a prepared
-        self.sampler = TokenBatchSampler(  # dataset's memory-mapped one, not copied
-            pair_lengths(train),
-            config.max_tokens,
-            max_sentences=config.max_sentences,
-            seed=config.seed,
-            num_replicas=self.dist.world_size,
-            rank=self.dist.rank,
-        )
+        self.sampler = self._make_sampler(self.train_data)
         self.optimizer = make_optimizer(model, config, device)
         self.schedule = make_schedule(
             self.optimizer, model.config.d_model, config, self._planned_updates
@@ -129,6 +127,27 @@ class Trainer:
             # Adam's second moments of rarely-updated rows decay into subnormal floats, which
             # make CPU arithmetic several times slower.
             torch.set_flush_denormal(True)
+
+    def _make_sampler(self, train: Sequence[IdPair]) -> TokenBatchSampler:
+        # Bare lengths (the sampler adds the target's BOS/EOS), as an array: a prepared
+        return TokenBatchSampler(  # dataset's memory-mapped one, not copied
+            pair_lengths(train),
+            self.config.max_tokens,
+            max_sentences=self.config.max_sentences,
+            seed=self.config.seed,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+        )
+
+    def _use_epoch(self, epoch: int) -> None:
+        """Give the sampler `epoch`; data that changes per epoch (subword sampling) is drawn
+        for it, with a sampler over its lengths (same seed: the batch order stays a function
+        of the epoch)."""
+        if isinstance(self._train_source, PerEpochPairs) and epoch != self._data_epoch:
+            self.train_data = self._train_source.for_epoch(epoch)
+            self.sampler = self._make_sampler(self.train_data)
+            self._data_epoch = epoch
+        self.sampler.set_epoch(epoch)
 
     def _planned_updates(self) -> int:
         """Updates the run is configured for: max_steps, else max_epochs' worth (the smaller)."""
@@ -204,6 +223,7 @@ class Trainer:
         state, meta = found
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        self._use_epoch(int(state["sampler"]["epoch"]))
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.epoch, self.consumed = state["step"], state["epoch"], state["consumed"]
         self.validator.best = state["best"]
@@ -272,7 +292,7 @@ class Trainer:
             True if training must stop now (a stop was asked for).
         """
         c = self.config
-        self.sampler.set_epoch(self.epoch)
+        self._use_epoch(self.epoch)
         epoch_start, epoch_tokens = time.perf_counter(), 0.0
         kinds: set[str] = set()
         for group in self._groups():
