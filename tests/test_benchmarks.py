@@ -305,3 +305,17 @@ def test_decoding_levers_time_every_lever_beside_ct2_and_recomputation(tmp_path:
     assert set(cells["B4 L10 beam4"]) == levers_
     for rows in cells.values():
         assert all(row["ms"] > 0 and row.get("speed_vs_ct2", 1) > 0 for row in rows.values())
+
+
+def test_ab_training_times_this_tree_against_a_git_revision(tmp_path: Path) -> None:
+    """Both trees run, each importing its own aiayn (the tool refuses a child that did not)."""
+    from benchmarks.ab_training import main as ab
+
+    out = tmp_path / "ab.json"
+    args = ["--base", "HEAD", "--rounds", "2", "--threads", "1", "--batches", "1"]
+    result = ab([*args, "--pairs", "300", "--json", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert len(result["rounds"]["this"]) == len(result["rounds"]["base"]) == 2
+    assert all(t > 0 for times in result["rounds"].values() for t in times)
+    low, high = result["speedup_range"]
+    assert 0 < low <= result["speedup_median"] <= high
