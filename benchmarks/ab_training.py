@@ -34,36 +34,16 @@ def child(config_path: Path, batches: int, pairs: int) -> dict[str, float]:
     """In a fresh process whose `aiayn` is the tree under test: tokens/s of its step."""
     import torch
 
+    import aiayn
     from aiayn.config import RunConfig
-    from aiayn.data import (
-        Collator,
-        TokenBatchSampler,
-        build_vocabularies,
-        encode_pairs,
-        load_corpus,
-    )
-    from benchmarks.data import default_data_dir
+    from benchmarks.data import bucketed_batches, recipe_examples
     from benchmarks.training import ours_step
 
     torch.set_flush_denormal(True)
-    import aiayn
-
-    config = RunConfig.load(config_path).replace("data", max_train_pairs=pairs)
-    if config.data.data_dir is None and default_data_dir() is not None:
-        config = config.replace("data", data_dir=str(default_data_dir()))
-    data = config.data
-    corpus = load_corpus(data)
-    vocabs = build_vocabularies(
-        corpus.train, data.vocab_size, data.joint_vocab, model_type=data.subword, seed=1,
-        num_threads=1,
-    )  # fmt: skip
-    examples = encode_pairs(corpus.train, vocabs)
-    model = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
-    lengths = [(len(s), len(t)) for s, t in examples]
-    sampler = TokenBatchSampler(lengths, config.train.max_tokens, seed=1)
-    collate = Collator()
-    work = [collate([examples[i] for i in b]) for b in list(sampler)[:batches]]
-    tokens = sum(int(b.tgt_mask.sum()) for b in work)
+    config = RunConfig.load(config_path)
+    model, examples = recipe_examples(config, max_pairs=pairs)
+    work = bucketed_batches(examples, config.train.max_tokens, batches)
+    tokens = sum(b.n_tgt_tokens for b in work)
     torch.manual_seed(0)
     run = ours_step(model, work)
     run()  # warm-up

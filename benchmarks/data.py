@@ -14,15 +14,19 @@ from pathlib import Path
 
 import torch
 
+from aiayn.config import RunConfig
 from aiayn.data import (
     Batch,
     Collator,
+    IdPair,
     TokenBatchSampler,
     build_vocabularies,
     clean_pairs,
     encode_pairs,
+    load_corpus,
     load_multi30k,
 )
+from aiayn.model import ModelConfig
 
 VOCAB_SIZE = 8000
 SP_TRAIN_PAIRS = 8000  # enough sentences for all 8000 pieces, trained in under a second
@@ -118,3 +122,44 @@ def fixed_shape_workload(
     tgt = torch.randint(4, vocab_size, (batch, tgt_len), generator=g)
     examples = [(s.tolist(), t[:-1].tolist()) for s, t in zip(src, tgt, strict=True)]
     return Workload(f"B{batch} S{src_len} T{tgt_len}", [Collator()(examples)], vocab_size)
+
+
+def recipe_examples(
+    config: RunConfig, max_pairs: int | None = None
+) -> tuple[ModelConfig, list[IdPair]]:
+    """A run config's model and its training pairs, encoded as its run would encode them.
+
+    The vocabulary is learnt in memory (one thread, seed 1: the same pieces every call); a
+    Multi30k config without a data folder reads the shared copy when there is one.
+
+    Args:
+        config: The run config (its model, data and vocabulary settings are used).
+        max_pairs: Read only the first this many training pairs (None: the config's).
+
+    Returns:
+        The model config for the learnt vocabulary, and the encoded training pairs.
+    """
+    if max_pairs is not None:
+        config = config.replace("data", max_train_pairs=max_pairs)
+    if config.data.corpus == "multi30k" and config.data.data_dir is None:
+        shared = default_data_dir()
+        if shared is not None:
+            config = config.replace("data", data_dir=str(shared))
+    data = config.data
+    corpus = load_corpus(data)
+    vocabs = build_vocabularies(
+        corpus.train, data.vocab_size, data.joint_vocab, model_type=data.subword, seed=1,
+        num_threads=1,
+    )  # fmt: skip
+    model = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
+    return model, encode_pairs(corpus.train, vocabs)
+
+
+def bucketed_batches(
+    examples: list[IdPair], max_tokens: int, n_batches: int, seed: int = 0
+) -> list[Batch]:
+    """`n_batches` batches drawn at random (seeded) from one epoch of the trainer's sampler
+    at `max_tokens`, collated as the trainer collates them."""
+    sampler = TokenBatchSampler([(len(s), len(t)) for s, t in examples], max_tokens, seed=1)
+    chosen = random.Random(seed).sample(list(sampler.epoch_batches(0)), n_batches)
+    return [Collator()([examples[i] for i in b]) for b in chosen]

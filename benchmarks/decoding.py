@@ -116,19 +116,28 @@ def recompute_start(
 # ------------------------------------------------------------------------------------- engines
 
 
-def ours(model: Transformer, src: Tensor, cell: Cell) -> Callable[[], object]:
-    """The library's search over our cached stepper, exactly `cell.length` tokens a sentence."""
+def ours(
+    model: Transformer,
+    src: Tensor,
+    cell: Cell,
+    *,
+    wrap: Callable[[Any], Any] | None = None,
+    greedy: Callable[..., Any] = greedy_search,
+    beam: Callable[..., Any] = beam_search,
+) -> Callable[[], object]:
+    """The library's search over our cached stepper, exactly `cell.length` tokens a sentence.
+
+    `wrap` (around the stepper), `greedy` and `beam` let benchmarks/decoding_levers.py change
+    one thing of this path at a time.
+    """
 
     def run() -> object:
         stepper, cache = start(model, src, capacity=cell.length + 1)
-        no_eos = NoEosStepper(stepper, cell.length)
+        no_eos = NoEosStepper(wrap(stepper) if wrap else stepper, cell.length)
+        options = {"bos_id": BOS_ID, "eos_id": EOS_ID, "max_len": cell.length + 1}
         if cell.search == "greedy":
-            return greedy_search(
-                no_eos, cache, bos_id=BOS_ID, eos_id=EOS_ID, max_len=cell.length + 1
-            )
-        return beam_search(
-            no_eos, cache, bos_id=BOS_ID, eos_id=EOS_ID, max_len=cell.length + 1, beam_size=BEAM
-        )
+            return greedy(no_eos, cache, **options)
+        return beam(no_eos, cache, beam_size=BEAM, **options)
 
     return run
 

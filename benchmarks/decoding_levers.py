@@ -32,11 +32,11 @@ from typing import Any
 
 import torch
 
-from aiayn.decoding import beam_search, greedy_search, start
+from aiayn.decoding import beam_search, greedy_search
 from aiayn.model import ModelConfig, Transformer, fast
-from benchmarks import baselines, data
+from benchmarks import baselines, data, decoding
 from benchmarks.decoding import Cell, ct2, export_ct2, recompute
-from benchmarks.inference import BOS_ID, EOS_ID, NoEosStepper, source_batch
+from benchmarks.inference import source_batch
 
 CELLS = (Cell(1, 60, "greedy"), Cell(64, 30, "greedy"), Cell(64, 30, "beam4"), Cell(1, 30, "beam4"))
 QUICK_CELLS = (Cell(1, 10, "greedy"), Cell(4, 10, "beam4"))
@@ -74,20 +74,21 @@ def ours(
     inference: bool = True,
     keys: int | None = None,
 ) -> Callable[[], object]:
-    """The library's decode path for `cell`, with the levers given."""
-    greedy = greedy_search if inference else greedy_search.__wrapped__  # type: ignore[attr-defined]
-    beam = beam_search if inference else beam_search.__wrapped__  # type: ignore[attr-defined]
+    """The library's decode path for `cell` (`benchmarks.decoding.ours`), with the levers given."""
+    run = decoding.ours(
+        model,
+        src,
+        cell,
+        wrap=Normalising if normalise else None,
+        greedy=greedy_search if inference else greedy_search.__wrapped__,  # type: ignore[attr-defined]
+        beam=beam_search if inference else beam_search.__wrapped__,  # type: ignore[attr-defined]
+    )
 
-    def run() -> object:
+    def levered() -> object:
         with explicit_keys(keys), torch.no_grad():
-            stepper, cache = start(model, src, capacity=cell.length + 1)
-            step_model = NoEosStepper(Normalising(stepper) if normalise else stepper, cell.length)
-            options = {"bos_id": BOS_ID, "eos_id": EOS_ID, "max_len": cell.length + 1}
-            if cell.search == "greedy":
-                return greedy(step_model, cache, **options)
-            return beam(step_model, cache, beam_size=4, **options)
+            return run()
 
-    return run
+    return levered
 
 
 def candidates(

@@ -10,14 +10,12 @@ them, our training step (benchmarks/training.py) timed interleaved in both preci
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 import torch
 
 from aiayn.config import RunConfig
-from aiayn.data import Collator, TokenBatchSampler, build_vocabularies, encode_pairs, load_corpus
-from benchmarks.data import default_data_dir
+from benchmarks.data import bucketed_batches, recipe_examples
 from benchmarks.machine import machine
 from benchmarks.timing import interleaved
 from benchmarks.training import OursOptions, ours_step
@@ -32,24 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_flush_denormal(True)
     config = RunConfig.load(args.config)
-    data = config.data
-    if data.corpus == "multi30k" and data.data_dir is None and default_data_dir() is not None:
-        data = config.replace("data", data_dir=str(default_data_dir())).data
-    corpus = load_corpus(data)
-    vocabs = build_vocabularies(
-        corpus.train, data.vocab_size, data.joint_vocab, model_type=data.subword
-    )
-    examples = encode_pairs(corpus.train, vocabs)
-    model = config.model_config(vocabs.src.vocab_size, vocabs.tgt.vocab_size)
+    model, examples = recipe_examples(config)
     info = machine()
     flags = " ".join(info["cpu_flags_of_note"])
     print(f"{args.config}: {info['cpu_model']}, capability {info['cpu_capability']} ({flags}), "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     print(f"{'max_tokens':>10} {'precision':>9} {'tokens/s':>9}  (real target tokens/s, median)")
     for max_tokens in args.max_tokens or [config.train.max_tokens]:
-        sampler = TokenBatchSampler([(len(s), len(t)) for s, t in examples], max_tokens, seed=1)
-        chosen = random.Random(0).sample(list(sampler.epoch_batches(0)), args.batches)
-        batches = [Collator()([examples[i] for i in b]) for b in chosen]
+        batches = bucketed_batches(examples, max_tokens, args.batches)
         tokens = sum(b.n_tgt_tokens for b in batches)
         runs = {
             precision: ours_step(model, batches, OursOptions(precision=precision))

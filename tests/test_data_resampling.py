@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from aiayn.data.errors import DataError
 from aiayn.data.resampling import PerEpochPairs, SampledSegmentations
 from aiayn.errors import ConfigError
 from aiayn.runs import step_checkpoints
-from aiayn.runs.checkpoint import WEIGHTS
+from aiayn.runs.checkpoint import META, WEIGHTS
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +67,34 @@ def test_bad_settings_are_refused(pairs, vocabs) -> None:
 
 
 @pytest.mark.slow  # three short trainings
-def test_a_run_resumed_mid_epoch_equals_an_uninterrupted_one(multi30k: Path, tmp_path) -> None:
-    """Epoch 2 is drawn again after the resume, identically: same batches, same weights."""
+def test_a_run_resumed_mid_epoch_equals_an_uninterrupted_one(
+    multi30k: Path, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resumed epoch is drawn again after the resume, identically (same batches, same
+    weights), and it is the first epoch the resumed process draws."""
     base = [
         "train", "--corpus", "multi30k", "--src", "en", "--tgt", "de", "--data-dir",
         str(multi30k), "--preset", "tiny", "--max-tokens", "512", "--precision", "fp32",
         "--valid-bleu", "0", "--no-progress", "--max-epochs", "0", "--warmup", "20",
-        "--set", "data.max_train_pairs=300", "--set", "data.max_valid_pairs=20",
+        "--set", "data.max_train_pairs=150", "--set", "data.max_valid_pairs=20",
         "--set", "data.vocab_size=400", "--set", "data.subword=bpe",
         "--set", "data.subword_sampling=0.1", "--set", "train.average_last=0",
     ]  # fmt: skip
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert main([*base, "--max-steps", "40", "--out", str(whole)]) == 0
     assert main([*base, "--max-steps", "23", "--out", str(parts)]) == 0
+    stopped = json.loads((step_checkpoints(parts / "checkpoints")[-1] / META).read_text())
+    assert stopped["step"] == 23 and stopped["epoch"] > 0
+    drawn: list[int] = []
+    for_epoch = SampledSegmentations.for_epoch
+
+    def recorded(self: SampledSegmentations, epoch: int) -> list:
+        drawn.append(epoch)
+        return for_epoch(self, epoch)
+
+    monkeypatch.setattr(SampledSegmentations, "for_epoch", recorded)
     assert main(["train", "--out", str(parts), "--resume", "--max-steps", "40"]) == 0
+    assert drawn[0] == stopped["epoch"] and drawn == sorted(drawn), drawn
     last = [step_checkpoints(run / "checkpoints")[-1] for run in (whole, parts)]
     assert last[0].name == last[1].name == "step-00000040"
     a, b = (load_file(str(path / WEIGHTS)) for path in last)

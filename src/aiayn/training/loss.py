@@ -7,33 +7,35 @@ from torch import Tensor
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
-    """Summed smoothed loss and NLL with one (N, V) temporary, in backward only.
+    """Summed smoothed loss and NLL keeping one (N, V) tensor, the log-probabilities.
 
-    With lse = logsumexp(logits), nll = lse - logits[gold] and mean_v(-log p_v) = lse -
-    mean_v(logits), so the forward needs no (N, V) log-probabilities; the gradient of the
-    smoothed loss is softmax - (1 - epsilon) * onehot(gold) - epsilon / V, written in place into
-    the one softmax buffer. Autograd through log_softmax/gather/mean keeps several (N, V)
-    tensors alive instead, and the generator's output is the largest activation of the step.
+    log_softmax is one fused kernel that works a row at a time (the row stays in cache), so the
+    log-probabilities cost about one read of the logits and one write; the logits themselves can
+    then be freed. nll = -logp[gold] and mean_v(-log p_v) = -mean_v(logp). The gradient of the
+    smoothed loss is softmax - (1 - epsilon) * onehot(gold) - epsilon / V: exp of the saved
+    log-probabilities, written in place. (Autograd through log_softmax/gather/mean keeps
+    several (N, V) tensors alive instead; a logsumexp-based forward passes over the (N, V)
+    logits several times: both measured slower, docs/benchmarks.md.)
     """
 
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
-        lse = torch.logsumexp(logits, dim=-1)  # (N,)
-        gold = logits.gather(-1, target[:, None]).squeeze(-1)  # (N,)
-        nll_sum = (lse - gold).sum()
-        loss = nll_sum + epsilon * (gold - logits.mean(dim=-1)).sum()
-        ctx.save_for_backward(logits, target, lse)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (N, V)
+        nll_sum = -log_probs.gather(-1, target[:, None]).sum()
+        loss = (1.0 - epsilon) * nll_sum - epsilon * log_probs.mean(dim=-1).sum()
+        ctx.save_for_backward(log_probs, target)
         ctx.epsilon = epsilon
         return loss, nll_sum
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor) -> tuple[Tensor, None, None]:
-        logits, target, lse = ctx.saved_tensors
+        log_probs, target = ctx.saved_tensors
         epsilon = ctx.epsilon
-        grad = (logits - lse[:, None]).exp_()  # (N, V) softmax, the one temporary
-        grad.scatter_add_(-1, target[:, None], torch.full_like(lse[:, None], -(1.0 - epsilon)))
+        grad = log_probs.exp_()  # (N, V) softmax, in the saved buffer (backward runs once)
+        gold = torch.full_like(grad[:, :1], -(1.0 - epsilon))
+        grad.scatter_add_(-1, target[:, None], gold)
         if epsilon:
-            grad.sub_(epsilon / logits.shape[-1])
+            grad.sub_(epsilon / grad.shape[-1])
         return grad.mul_(grad_loss), None, None
 
 

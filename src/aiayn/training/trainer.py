@@ -74,19 +74,20 @@ class Trainer:
         self.model = model
         self.config = config
         self._train_source = train
-        self._data_epoch = 0  # the epoch train_data and sampler were made for
-        self.train_data: Sequence[IdPair] = (
-            train.for_epoch(0) if isinstance(train, PerEpochPairs) else train
-        )
+        # Data drawn per epoch is drawn on first use, so a resumed run draws only its epoch.
+        self._data_epoch: int | None = None  # the epoch _train_data and _sampler were made for
+        self._train_data: Sequence[IdPair] | None = None
+        self._sampler: TokenBatchSampler | None = None
         self.run = run
         self.device = device
         self.dist = dist or DistInfo()
+        if not isinstance(train, PerEpochPairs):
+            self._train_data, self._sampler = train, self._make_sampler(train)
         self.collator = Collator()  # shifts targets right: BOS + y -> y + EOS
         self.precision = resolve_precision(config.precision, device, model.config.d_model)
         self.validator = Validator(
             model, valid, config, self.collator, self.precision, device, self.dist, hooks
         )
-        self.sampler = self._make_sampler(self.train_data)
         self.optimizer = make_optimizer(model, config, device)
         self.schedule = make_schedule(
             self.optimizer, model.config.d_model, config, self._planned_updates
@@ -139,14 +140,34 @@ class Trainer:
             rank=self.dist.rank,
         )
 
+    @property
+    def train_data(self) -> Sequence[IdPair]:
+        """The encoded training pairs of the current epoch."""
+        if self._train_data is None:
+            self._draw(self.epoch)
+        assert self._train_data is not None
+        return self._train_data
+
+    @property
+    def sampler(self) -> TokenBatchSampler:
+        """The batch sampler over `train_data`."""
+        if self._sampler is None:
+            self._draw(self.epoch)
+        assert self._sampler is not None
+        return self._sampler
+
+    def _draw(self, epoch: int) -> None:
+        """Data that changes per epoch (subword sampling): draw `epoch`'s, with a sampler over
+        its lengths (same seed: the batch order stays a function of the epoch)."""
+        assert isinstance(self._train_source, PerEpochPairs)
+        self._train_data = self._train_source.for_epoch(epoch)
+        self._sampler = self._make_sampler(self._train_data)
+        self._data_epoch = epoch
+
     def _use_epoch(self, epoch: int) -> None:
-        """Give the sampler `epoch`; data that changes per epoch (subword sampling) is drawn
-        for it, with a sampler over its lengths (same seed: the batch order stays a function
-        of the epoch)."""
+        """Give the sampler `epoch`, drawing the epoch's data first if it changes per epoch."""
         if isinstance(self._train_source, PerEpochPairs) and epoch != self._data_epoch:
-            self.train_data = self._train_source.for_epoch(epoch)
-            self.sampler = self._make_sampler(self.train_data)
-            self._data_epoch = epoch
+            self._draw(epoch)
         self.sampler.set_epoch(epoch)
 
     def _planned_updates(self) -> int:
