@@ -1,8 +1,8 @@
 """Our decoder against the engines we export to (issue #13), on one trained run.
 
     python -m benchmarks.export --run runs/en-de [--split test_2016_flickr] [--threads 2]
-        [--rounds 3] [--engines ours ours-int8 ct2 ct2-int8 hf onnx onnx-int8] [--beam 1]
-        [--json FILE] [--workdir DIR] [--max-sentences N] [--data-dir DIR]
+        [--rounds 3] [--engines ours ours-int8 ours-k-finished ct2 ct2-int8 hf onnx onnx-int8]
+        [--beam 1] [--json FILE] [--workdir DIR] [--max-sentences N] [--data-dir DIR]
 
 The run is exported once per engine (into --workdir, a temporary folder by default), then every
 engine translates the same sentences greedily, or with --beam N beams (the run's length penalty:
@@ -47,6 +47,7 @@ from benchmarks.machine import machine
 ENGINES: dict[str, tuple[str, str | None] | None] = {
     "ours": None,
     "ours-int8": None,
+    "ours-k-finished": None,  # beam search with CTranslate2's stopping rule (docs/export.md)
     "ct2": ("ct2", None),
     "ct2-int8": ("ct2", "int8"),
     "hf": ("hf", None),
@@ -61,7 +62,8 @@ def engine(name: str, run: Path, folder: Path | None, threads: int, beam: int = 
     """A function translating sentences with engine `name` and `beam` beams (1: greedy)."""
     if ENGINES[name] is None:
         ours = Translator.from_run(run, quantization="int8" if name == "ours-int8" else "none")
-        return lambda texts: ours.translate(texts, beam_size=beam)
+        stopping = "k-finished" if name == "ours-k-finished" else None  # None: the run's
+        return lambda texts: ours.translate(texts, beam_size=beam, stopping=stopping)
     assert folder is not None
     fmt = ENGINES[name][0]  # type: ignore[index]
     if fmt == "ct2":
@@ -151,7 +153,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads of every engine")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per engine")
     parser.add_argument("--beam", type=int, default=1, help="beams of every engine (1: greedy)")
-    parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=list(ENGINES),
+        default=[name for name in ENGINES if name != "ours-k-finished"],  # beam only: ask for it
+    )
     parser.add_argument("--data-dir", help="folder with the Multi30k files (default: the run's)")
     parser.add_argument("--max-sentences", type=int, help="only the first N sentences")
     parser.add_argument("--workdir", type=Path, help="where the exports go (default: a temp dir)")

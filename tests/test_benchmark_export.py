@@ -21,15 +21,20 @@ def test_the_export_benchmark_runs_beam_search_on_every_engine(
     out = tmp_path / "bench.json"
     argv = ["--run", str(multi30k_slice_run), "--data-dir", str(multi30k), "--max-sentences"]
     argv += ["20", "--rounds", "1", "--threads", "1", "--json", str(out), "--beam", "3"]
-    assert main([*argv, "--engines", "onnx"]) == 0
+    assert main([*argv, "--engines", "onnx", "ours-k-finished"]) == 0
     info = json.loads(out.read_text())
     rows = {r["engine"]: r for r in info["rows"]}
     assert info["beam"] == 3 and "beam 3" in capsys.readouterr().out
     data = evaluation_data(
         RunConfig.load(multi30k_slice_run / "config.yaml").data, data_dir=str(multi30k)
     ).head(20)
-    beam3 = Translator.from_run(multi30k_slice_run).translate(data.sources, beam_size=3)
+    translator = Translator.from_run(multi30k_slice_run)
+    beam3 = translator.translate(data.sources, beam_size=3)
     assert rows["ours"]["bleu_tok_lc"] == data.score(beam3).report.bleu_tok_lc
+    k_finished = translator.translate(data.sources, beam_size=3, stopping="k-finished")
+    assert rows["ours-k-finished"]["bleu_tok_lc"] == data.score(k_finished).report.bleu_tok_lc
+    same = sum(a == b for a, b in zip(k_finished, beam3, strict=True))
+    assert rows["ours-k-finished"]["same_as_ours"] == same
     assert rows["onnx"]["same_as_ours"] == 20  # our beam search over ONNX Runtime's steps
 
 

@@ -53,6 +53,30 @@ def test_translate_errors_are_one_line_without_traceback(task_run: Path, tmp_pat
     assert b"Traceback" not in no_file.stderr
 
 
+def test_stopping_comes_from_the_run_or_the_command_line(
+    task_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aiayn.decoding.translator as translator_module
+
+    seen: list[str] = []
+    search = translator_module.beam_search
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["stopping"])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(translator_module, "beam_search", recording)
+    src = tmp_path / "in.txt"
+    src.write_text("1 2 3\n")
+    args = ["translate", "--run", str(task_run), "--input", str(src), "--beam", "2"]
+    args += ["--output", str(tmp_path / "out.txt")]
+    assert main(args) == 0  # the run's decode.stopping, "exact" by default
+    assert main([*args, "--stopping", "k-finished"]) == 0
+    assert seen == ["exact", "k-finished"]
+    bad = run_cli([*args, "--stopping", "early"])
+    assert bad.returncode == 2 and b"invalid choice: 'early'" in bad.stderr
+
+
 def test_evaluate_errors(task_run: Path, tmp_path: Path) -> None:
     src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
     src.write_text("1 2\n3 4\n")

@@ -52,6 +52,7 @@ OUT_OF_RANGE = [
     ("train: {device: gpu}", "train.device"),
     ("decode: {beam_size: 0}", "decode.beam_size"),
     ("decode: {max_tokens: 0}", "decode.max_tokens"),
+    ("decode: {stopping: early}", "decode.stopping"),
 ]
 
 

@@ -211,6 +211,24 @@ def test_beam_bound_uses_the_length_penalty_of_max_len() -> None:
     assert_hyps(hyps, [([A, C, A], aca, aca / lp(4, 0.6))])
 
 
+def test_beam_k_finished_stops_once_k_hypotheses_have_finished() -> None:
+    # The table of the test above with [A, B] as the second live beam, beam 2: [A] finishes at
+    # step 2 and [A, B] at step 3 (it ends likely: EOS .9), so "k-finished" stops after step 3
+    # with [A], while "exact" goes on to the better [A, C, A] at step 4.
+    table = {
+        (): {A: 0.7, B: 0.3},
+        (A,): {EOS: 0.5, C: 0.44, B: 0.04},
+        (A, C): {A: 0.99},
+        (A, C, A): {EOS: 0.99},
+    }
+    hyps, model, _ = run_beam(table, alpha=0.6, max_len=4, stopping="k-finished", n_best=2)
+    a, ab = math.log(0.7 * 0.5), math.log(0.7 * 0.04 * 0.9)
+    assert_hyps(hyps, [([A], a, a / lp(2, 0.6)), ([A, B], ab, ab / lp(3, 0.6))])
+    assert len(model.batch_sizes) == 3
+    _, exact_model, _ = run_beam(table, alpha=0.6, max_len=4, stopping="exact")
+    assert len(exact_model.batch_sizes) == 4
+
+
 def test_beam_max_len_forces_eos_with_its_log_prob() -> None:
     # At step max_len = 2 both live beams must end; each pays its own log P(EOS | prefix).
     hyps, model, _ = run_beam(TABLE_CONTINUE, alpha=0.6, max_len=2, n_best=2)
@@ -248,6 +266,8 @@ def test_beam_option_errors() -> None:
         beam_search(model, cache, **common, max_len=5, alpha=-1.0)
     with pytest.raises(ValueError, match="max_len"):
         beam_search(model, cache, **common, max_len=0)
+    with pytest.raises(ValueError, match="stopping"):
+        beam_search(model, cache, **common, max_len=5, stopping="first")
     with pytest.raises(ValueError, match="shape"):
         greedy_search(model, cache, **common, max_len=torch.tensor([3, 4]))
 
@@ -326,6 +346,38 @@ def test_beam_drops_finished_sentences() -> None:
     assert sizes[:2] == [3, 6]  # step 1 once per sentence, then 2 beams each
     assert all(size <= 4 for size in sizes[2:])  # sentence 0 is out after step 2
     assert all(size <= 2 for size in sizes[5:])  # sentence 1 is out after step 5
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
+def test_beam_k_finished_never_beats_exact_and_steps_less(alpha: float) -> None:
+    # Both rules follow the same beams; "k-finished" stops a sentence after k finished
+    # hypotheses, so either it stopped first and saw a subset of what "exact" saw, or it ran
+    # on past exact's stop, where the bound says no hypothesis can still win.
+    dist = random_model()
+    max_len = torch.tensor([3, 8, 15, 30, 10, 12, 9, 25, 20, 18, 14, 6])
+    sentences = list(range(len(max_len)))
+    results, rows = {}, {}
+    for stopping in ("exact", "k-finished"):
+        model = FakeModel(dist)
+        results[stopping] = beam_search(
+            model, PrefixCache.new(sentences), bos_id=BOS, eos_id=EOS, max_len=max_len,
+            beam_size=3, alpha=alpha, n_best=2, stopping=stopping,
+        )  # fmt: skip
+        rows[stopping] = sum(model.batch_sizes)
+    exact, k_finished = results["exact"], results["k-finished"]
+    for sentence, (ours, best) in enumerate(zip(k_finished, exact, strict=True)):
+        assert len(ours) == 2  # k finished hypotheses are enough for the n best
+        assert ours[0].score <= best[0].score + 1e-6
+        for hyp in ours:  # each log-prob is that of its own tokens (reorders stay right)
+            expected = sequence_log_prob(dist, sentence, hyp.tokens)
+            assert hyp.log_prob == pytest.approx(expected, abs=1e-4)
+    differ = sum(o[0].tokens != b[0].tokens for o, b in zip(k_finished, exact, strict=True))
+    # Measured on these 12 sentences, rows stepped exact / k-finished: 186 / 201 (alpha 0),
+    # 249 / 201 (0.6), 321 / 201 (1.5); best outputs that differ: 0, 0, 2.
+    if alpha > 0:  # lp(max_len) lets exact follow live beams long after k have finished
+        assert rows["k-finished"] < rows["exact"]
+    if alpha == 1.5:
+        assert 1 <= differ <= 3  # the longer winners that k-finished stopped too early for
 
 
 # ---------------------------------------------------------------------------------------- greedy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aiayn.decoding.beam import STOPPING_RULES
 from aiayn.decoding.quantization import QUANTIZATIONS
 from aiayn.decoding.translator import Translator
 from aiayn.pipeline import resolve_device
@@ -28,6 +29,19 @@ def add_quantization_option(p: argparse.ArgumentParser) -> None:
         default="none",
         help="int8: int8 weights in the linear layers, for faster decoding on the CPU "
         "(default: none, the trained float32 weights)",
+    )
+
+
+def add_search_options(p: argparse.ArgumentParser) -> None:
+    """--beam, --alpha and --stopping: the run's search settings, overridden for one command."""
+    p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
+    p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
+    p.add_argument(
+        "--stopping",
+        choices=STOPPING_RULES,
+        help="when beam search stops a sentence: exact (no live beam can still win) or "
+        "k-finished (once beam-size hypotheses have finished, as fairseq and CTranslate2: "
+        "fewer steps, may miss a longer winner); default: the run's decode.stopping",
     )
 
 

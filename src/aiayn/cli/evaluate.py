@@ -27,7 +27,12 @@ from __future__ import annotations
 
 import argparse
 
-from aiayn.cli.common import add_quantization_option, add_run_options, load_translator
+from aiayn.cli.common import (
+    add_quantization_option,
+    add_run_options,
+    add_search_options,
+    load_translator,
+)
 from aiayn.config import RunConfig
 from aiayn.data import SPLITS
 from aiayn.errors import UsageError
@@ -68,8 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also report the paper's WMT14 BLEU: cased Moses tokens with hyphenated compounds "
         "split (##AT##-##AT##, tensor2tensor's get_ende_bleu.sh); default: on for a WMT14 run",
     )
-    p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
-    p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
+    add_search_options(p)
     add_quantization_option(p)
     p.set_defaults(handler=run)
 
@@ -98,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if data.run_validation:
         print(f"no test set given: scoring on the run's validation data ({data.description})")
     translator = load_translator(args, args.quantization)
-    hypotheses = translator.translate(data.sources, beam_size=args.beam, alpha=args.alpha)
+    hypotheses = translator.translate(
+        data.sources, beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+    )
     scores = data.score(hypotheses, compound_split=compound_split)
     # int8 translations go beside the float32 ones rather than over them.
     suffix = "" if args.quantization == "none" else f".{args.quantization}"

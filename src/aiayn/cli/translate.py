@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from aiayn.cli.common import add_quantization_option, add_run_options, load_translator
+from aiayn.cli.common import (
+    add_quantization_option,
+    add_run_options,
+    add_search_options,
+    load_translator,
+)
 from aiayn.data import DataError, read_lines
 from aiayn.decoding.translator import Translator
 from aiayn.errors import UsageError
@@ -23,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "are truncated with a warning.",
     )
     add_run_options(p)
-    p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
-    p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
+    add_search_options(p)
     add_quantization_option(p)
     p.add_argument("--input", help="input file (plain or .gz); default or -: standard input")
     p.add_argument("--output", type=Path, help="output file (default: stdout)")
@@ -76,7 +80,12 @@ def interactive(translator: Translator, args: argparse.Namespace) -> int:
         except DataError as error:
             print(f"aiayn translate: error: {error}; line skipped", file=sys.stderr)
             continue
-        print(translator.translate([line], beam_size=args.beam, alpha=args.alpha)[0], flush=True)
+        print(
+            translator.translate(
+                [line], beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+            )[0],
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if args.interactive:
         return interactive(translator, args)
     lines = read_stdin() if args.input in (None, "-") else read_lines(args.input)
-    translations = translator.translate(lines, beam_size=args.beam, alpha=args.alpha)
+    translations = translator.translate(
+        lines, beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+    )
     text = "".join(t + "\n" for t in translations)
     if args.output:
         atomic_write_text(args.output, text)

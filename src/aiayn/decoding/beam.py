@@ -19,7 +19,13 @@ endings are ranked on the same scale. Before that, a sentence stops as soon as n
 still enter its n best finished hypotheses. A live beam with log-prob L can at best finish with
 score L / lp(max_len): log-probs only fall, and for alpha >= 0 lp only grows with length (with
 alpha = 0, lp = 1 and the bound is L itself). A tie does not count as entering, so among equal
-scores the earlier finished hypothesis wins.
+scores the earlier finished hypothesis wins. That is `stopping="exact"`, the default: what is
+returned is the best the beam can find. With a length penalty the bound is loose (lp(max_len)
+is large), so sentences run many steps after their best hypothesis has finished.
+`stopping="k-finished"` is fairseq's and CTranslate2's rule instead: a sentence stops once k
+hypotheses have finished. It runs fewer steps and can miss a longer hypothesis that would have
+scored higher; it never returns a better one than "exact" (both follow the same beams, and
+when "k-finished" runs longer, the bound says no later hypothesis wins).
 
 The first step runs once per sentence (its k beams would all read the same BOS); then
 `cache.expand_beams(k)` gives each sentence k rows, and from there every step's `cache.reorder`
@@ -36,14 +42,19 @@ from torch import Tensor
 from aiayn.decoding.hypothesis import Hypothesis, length_penalty
 from aiayn.decoding.protocol import Cache, StepModel, max_len_per_sentence
 
+# When a sentence's search stops (module docstring).
+STOPPING_RULES = ("exact", "k-finished")
 
-def _check_options(beam_size: int, alpha: float, n_best: int) -> None:
+
+def _check_options(beam_size: int, alpha: float, n_best: int, stopping: str) -> None:
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be between 1 and beam_size={beam_size}, got {n_best}")
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0 (lp must not shrink with length), got {alpha}")
+    if stopping not in STOPPING_RULES:
+        raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
 
 
 # Search never backpropagates: inference mode also skips autograd's per-operator bookkeeping
@@ -60,6 +71,7 @@ def beam_search(
     beam_size: int = 4,
     alpha: float = 0.6,
     n_best: int = 1,
+    stopping: str = "exact",
 ) -> list[list[Hypothesis]]:
     """Translate a batch with beam search (see the module docstring for the exact rules).
 
@@ -72,17 +84,19 @@ def beam_search(
         beam_size: k, the number of live hypotheses per sentence.
         alpha: length-penalty strength; 0 ranks by log-probability alone.
         n_best: how many hypotheses to return per sentence (<= beam_size).
+        stopping: "exact" (stop when no live beam can still enter the n best) or "k-finished"
+            (stop once `beam_size` hypotheses have finished, as fairseq and CTranslate2 do).
 
     Returns:
         Per sentence, in input order: up to `n_best` hypotheses, best score first.
 
     Raises:
-        ValueError: on an invalid beam_size, n_best, alpha or max_len.
+        ValueError: on an invalid beam_size, n_best, alpha, stopping or max_len.
 
     Shape:
         cache: B rows; max_len: int or (B,)
     """
-    _check_options(beam_size, alpha, n_best)
+    _check_options(beam_size, alpha, n_best, stopping)
     k = beam_size
     batch = cache.batch_size
     limit = max_len_per_sentence(max_len, batch)  # (A,); A = active sentences, B at first
@@ -98,6 +112,7 @@ def beam_search(
     beam_log_prob = torch.full((batch, k), float("-inf"))  # (A, k)
     beam_log_prob[:, 0] = 0.0  # only the BOS beam is live at step 1
     nth_best = torch.full((batch, n_best), float("-inf"))  # (A, n) best finished scores
+    n_finished = torch.zeros(batch, dtype=torch.long)  # (A,) finished hypotheses so far
 
     step = 0
     while True:
@@ -107,6 +122,7 @@ def beam_search(
         device = log_probs.device  # state follows the model (no-op moves after step 1)
         sentence, limit, prefix = sentence.to(device), limit.to(device), prefix.to(device)
         beam_log_prob, nth_best = beam_log_prob.to(device), nth_best.to(device)
+        n_finished = n_finished.to(device)
         n_active, vocab = sentence.numel(), log_probs.shape[-1]
         # (A, k, V); (A, 1, V) at step 1, broadcast below to beams that are all -inf but one.
         log_probs = log_probs.float().view(n_active, -1, vocab)
@@ -131,16 +147,20 @@ def beam_search(
             _record(finished, finishing, sentence, prefix, cand_beam, cand_log_prob, cand_score, k)
             new_scores = cand_score.masked_fill(~finishing, float("-inf"))
             nth_best = torch.cat([nth_best, new_scores], dim=1).topk(n_best, dim=1).values
+            n_finished = n_finished + finishing.sum(dim=1)
 
         # The best k non-EOS candidates live on (topk keeps them best first).
         live_log_prob, live_pos = cand_log_prob.masked_fill(is_eos, float("-inf")).topk(k, dim=1)
         live_beam = cand_beam.gather(1, live_pos)  # (A, k)
         live_token = cand_token.gather(1, live_pos)  # (A, k)
 
-        # Upper bound on any score a live beam can still reach (module docstring).
-        max_penalty = ((5.0 + limit.float()) / 6.0) ** alpha  # (A,) lp(max_len)
-        best_reachable = live_log_prob[:, 0] / max_penalty  # (A,)
-        done = at_limit | (best_reachable <= nth_best[:, -1])  # (A,)
+        if stopping == "exact":
+            # Upper bound on any score a live beam can still reach (module docstring).
+            max_penalty = ((5.0 + limit.float()) / 6.0) ** alpha  # (A,) lp(max_len)
+            best_reachable = live_log_prob[:, 0] / max_penalty  # (A,)
+            done = at_limit | (best_reachable <= nth_best[:, -1])  # (A,)
+        else:
+            done = at_limit | (n_finished >= k)  # (A,)
 
         keep = (~done).nonzero().squeeze(1)  # (A',)
         if keep.numel() == 0:
@@ -151,7 +171,7 @@ def beam_search(
             cache = cache.expand_beams(k)
         cache = cache.reorder(rows)
         prefix = torch.cat([prefix[rows], live_token[keep].view(-1, 1)], dim=1)  # (A'*k, t+1)
-        beam_log_prob, nth_best = live_log_prob[keep], nth_best[keep]
+        beam_log_prob, nth_best, n_finished = live_log_prob[keep], nth_best[keep], n_finished[keep]
         sentence, limit = sentence[keep], limit[keep]
 
     # sorted() is stable: equal scores stay in finishing order.

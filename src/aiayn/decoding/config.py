@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiayn.decoding.beam import STOPPING_RULES
 from aiayn.errors import ConfigError
 from aiayn.typed_config import check_types
 
@@ -16,6 +17,9 @@ class DecodeConfig:
     alpha: float = 0.6  # GNMT length penalty ((5 + |Y|) / 6) ^ alpha; 0 = none
     max_len_offset: int = 50  # maximum output length = source length + this (EOS counted)
     max_tokens: int = 8000  # padded source tokens x beams per translation batch (length-sorted)
+    # When beam search stops a sentence: "exact" (no live beam can still win) or "k-finished"
+    # (beam_size hypotheses have finished: fairseq's and CTranslate2's rule, fewer steps).
+    stopping: str = "exact"
 
     def __post_init__(self) -> None:
         check_types(self, "decode")
@@ -23,6 +27,10 @@ class DecodeConfig:
             raise ConfigError(f"decode.beam_size must be at least 1, got {self.beam_size}")
         if self.alpha < 0:
             raise ConfigError(f"decode.alpha must be >= 0, got {self.alpha}")
+        if self.stopping not in STOPPING_RULES:
+            raise ConfigError(
+                f"decode.stopping must be one of {', '.join(STOPPING_RULES)}, got {self.stopping!r}"
+            )
         for name in ("max_len_offset", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"decode.{name} must be at least 1, got {getattr(self, name)}")

@@ -149,6 +149,7 @@ class Translator:
         beam_size: int | None = None,
         alpha: float | None = None,
         n_best: int = 1,
+        stopping: str | None = None,
     ) -> list[Translation]:
         """Translate and keep the n best hypotheses with their scores.
 
@@ -157,6 +158,8 @@ class Translator:
             beam_size: beams; 1 = greedy; default: the run's setting.
             alpha: length penalty; default: the run's setting.
             n_best: hypotheses to keep per sentence (<= beam_size).
+            stopping: beam search's stopping rule ("exact" or "k-finished", see
+                `beam_search`); default: the run's setting.
 
         Returns:
             One `Translation` per input, in input order.
@@ -165,6 +168,7 @@ class Translator:
             self.decode,
             beam_size=self.decode.beam_size if beam_size is None else beam_size,
             alpha=self.decode.alpha if alpha is None else alpha,
+            stopping=self.decode.stopping if stopping is None else stopping,
         )
         encoded = [self._encode(t) if t.strip() else [] for t in texts]
         results: list[Translation | None] = [None] * len(texts)
@@ -176,10 +180,18 @@ class Translator:
         return [r for r in results if r is not None]
 
     def translate(
-        self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        beam_size: int | None = None,
+        alpha: float | None = None,
+        stopping: str | None = None,
     ) -> list[str]:
         """Translate sentences; see `translate_full` for the arguments."""
-        return [t.text for t in self.translate_full(texts, beam_size=beam_size, alpha=alpha)]
+        translations = self.translate_full(
+            texts, beam_size=beam_size, alpha=alpha, stopping=stopping
+        )
+        return [t.text for t in translations]
 
     @torch.no_grad()
     def attention(
@@ -259,6 +271,7 @@ class Translator:
                 beam_size=settings.beam_size,
                 alpha=settings.alpha,
                 n_best=n_best,
+                stopping=settings.stopping,
             )
         for i, best in zip(batch, hyps, strict=True):
             results[i] = Translation(tgt.decode(best[0].tokens), best)
