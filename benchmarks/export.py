@@ -2,7 +2,8 @@
 
     python -m benchmarks.export --run runs/en-de [--split test_2016_flickr] [--threads 2]
         [--rounds 3] [--engines ours ours-int8 ours-k-finished ct2 ct2-int8 hf onnx onnx-int8]
-        [--beam 1] [--json FILE] [--workdir DIR] [--max-sentences N] [--data-dir DIR]
+        [--beam 1] [--workers 1 2] [--json FILE] [--workdir DIR] [--max-sentences N]
+        [--data-dir DIR]
 
 The run is exported once per engine (into --workdir, a temporary folder by default), then every
 engine translates the same sentences greedily, or with --beam N beams (the run's length penalty:
@@ -17,6 +18,10 @@ rounds) and the speed-up over ours (median of the per-round ratios, which cancel
 machine's drift; OpenMP engines slow down many times over when another process takes a core,
 so measure on an idle machine). An engine
 whose extra is missing is reported as such and skipped, never silently dropped.
+
+`--workers 1 2` measures each engine that can also with 2 batches decoded at once, the
+threads shared out between them (`decode.workers` for ours, CTranslate2's inter_threads with
+threads / 2 intra_threads each); such a row is named e.g. "ct2/w2".
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from aiayn.export.formats import FORMATS
 from benchmarks.machine import machine
 
 # Engine name -> (export format, quantization); None: the run itself, in aiayn.
+# Which engines take --workers: ours (decode.workers) and CTranslate2 (inter_threads).
 ENGINES: dict[str, tuple[str, str | None] | None] = {
     "ours": None,
     "ours-int8": None,
@@ -58,19 +64,36 @@ ENGINES: dict[str, tuple[str, str | None] | None] = {
 Translate = Callable[[list[str]], list[str]]
 
 
-def engine(name: str, run: Path, folder: Path | None, threads: int, beam: int = 1) -> Translate:
-    """A function translating sentences with engine `name` and `beam` beams (1: greedy)."""
+def takes_workers(name: str) -> bool:
+    """Whether engine `name` can decode several batches at once (--workers)."""
+    return ENGINES[name] is None or ENGINES[name][0] == "ct2"  # type: ignore[index]
+
+
+def variant(name: str, workers: int) -> str:
+    """The row name of engine `name` measured with `workers` (e.g. "ct2/w2")."""
+    return name if workers == 1 else f"{name}/w{workers}"
+
+
+def engine(
+    name: str, run: Path, folder: Path | None, threads: int, beam: int = 1, workers: int = 1
+) -> Translate:
+    """A function translating sentences with engine `name` and `beam` beams (1: greedy),
+    `workers` batches at a time sharing `threads` threads."""
     if ENGINES[name] is None:
         ours = Translator.from_run(run, quantization="int8" if name == "ours-int8" else "none")
         stopping = "k-finished" if name == "ours-k-finished" else None  # None: the run's
-        return lambda texts: ours.translate(texts, beam_size=beam, stopping=stopping)
+        return lambda texts: ours.translate(
+            texts, beam_size=beam, stopping=stopping, workers=workers
+        )
     assert folder is not None
     fmt = ENGINES[name][0]  # type: ignore[index]
     if fmt == "ct2":
         from aiayn.export.ct2.translator import Ct2Translator
 
-        ct2 = Ct2Translator(folder, threads=threads)
+        ct2 = Ct2Translator(folder, threads=max(1, threads // workers), workers=workers)
         return lambda texts: ct2.translate(texts, beam_size=beam)
+    if workers != 1:
+        raise ValueError(f"engine {name} has no workers option")
     if fmt == "hf":
         from aiayn.export.hf_translate import HFTranslator
 
@@ -108,41 +131,46 @@ def export_engines(run: Path, names: Sequence[str], workdir: Path) -> dict[str, 
     return folders
 
 
-def worker(name: str, run: Path, folder: Path | None, threads: int, beam: int, io: Path) -> None:
+def worker(
+    name: str, run: Path, folder: Path | None, threads: int, beam: int, workers: int, io: Path
+) -> None:
     """One measurement (in its own process): load, translate once untimed, once timed.
 
-    Reads the sentences from `io`/sources.json, writes `io`/<name>.json with the outputs and
-    the seconds of the timed pass.
+    Reads the sentences from `io`/sources.json, writes `io`/<name>.w<workers>.json with the
+    outputs and the seconds of the timed pass.
     """
     torch.set_num_threads(threads)
     sources = json.loads((io / "sources.json").read_text())
-    translate = engine(name, run, folder, threads, beam)
+    translate = engine(name, run, folder, threads, beam, workers)
     translate(sources)
     start = time.perf_counter()
     outputs = translate(sources)
     seconds = time.perf_counter() - start
-    (io / f"{name}.json").write_text(json.dumps({"outputs": outputs, "seconds": seconds}))
+    result = {"outputs": outputs, "seconds": seconds}
+    (io / f"{name}.w{workers}.json").write_text(json.dumps(result))
 
 
 def measure(
-    names: list[str], folders: dict[str, Path | str], args: argparse.Namespace, io: Path
+    cases: list[tuple[str, int]], folders: dict[str, Path | str], args: argparse.Namespace, io: Path
 ) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
-    """Seconds per round of every engine (interleaved, rotating order) and its outputs."""
-    seconds: dict[str, list[float]] = {name: [] for name in names}
+    """Seconds per round of every (engine, workers) case (interleaved, rotating order) and its
+    outputs, by row name."""
+    seconds: dict[str, list[float]] = {variant(*case): [] for case in cases}
     outputs: dict[str, list[str]] = {}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     for r in range(args.rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        for name, workers in cases[r % len(cases) :] + cases[: r % len(cases)]:
             folder = folders.get(name)
             command = [sys.executable, "-m", "benchmarks.export", "--run", str(args.run)]
             command += ["--worker", name, "--io", str(io), "--threads", str(args.threads)]
-            command += ["--beam", str(args.beam)]
+            command += ["--beam", str(args.beam), "--workers", str(workers)]
             if isinstance(folder, Path):
                 command += ["--folder", str(folder)]
             subprocess.run(command, check=True, env=env)
-            result = json.loads((io / f"{name}.json").read_text())
-            seconds[name].append(result["seconds"])
-            outputs.setdefault(name, result["outputs"])
+            row = variant(name, workers)
+            result = json.loads((io / f"{name}.w{workers}.json").read_text())
+            seconds[row].append(result["seconds"])
+            outputs.setdefault(row, result["outputs"])
     return seconds, outputs
 
 
@@ -153,6 +181,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads of every engine")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per engine")
     parser.add_argument("--beam", type=int, default=1, help="beams of every engine (1: greedy)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="batches decoded at once, sharing the threads; each engine that can is measured "
+        "with each value (module docstring)",
+    )
     parser.add_argument(
         "--engines",
         nargs="+",
@@ -173,6 +209,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Export, translate, score and time every engine; every figure, with the machine."""
     if "ours" not in args.engines:
         args.engines = ["ours", *args.engines]
+    if 1 not in args.workers or min(args.workers) < 1:
+        raise SystemExit("--workers: values >= 1, and 1 among them (the ours row is the yardstick)")
     torch.set_num_threads(args.threads)
     data = evaluation_data(
         RunConfig.load(args.run / "config.yaml").data, split=args.split, data_dir=args.data_dir
@@ -189,12 +227,21 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     engine(name, args.run, folders[name], args.threads)  # type: ignore[arg-type]
                 except AiaynError as error:
                     skipped[name] = str(error)
-        names = [n for n in args.engines if n not in skipped]
+        cases = [
+            (n, w)
+            for n in args.engines
+            if n not in skipped
+            for w in args.workers
+            if w == 1 or takes_workers(n)
+        ]
+        for n in args.engines:
+            if n not in skipped and not takes_workers(n) and set(args.workers) != {1}:
+                skipped[variant(n, max(args.workers))] = "no workers option"
         io = Path(tmp)
         (io / "sources.json").write_text(json.dumps(data.sources))
-        seconds, outputs = measure(names, folders, args, io)
+        seconds, outputs = measure(cases, folders, args, io)
     rows = []
-    for name in names:
+    for name in (variant(*case) for case in cases):
         card = data.score(outputs[name])
         same = sum(a == b for a, b in zip(outputs[name], outputs["ours"], strict=True))
         ratios = [o / s for o, s in zip(seconds["ours"], seconds[name], strict=True)]
@@ -215,6 +262,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "data": data.description,
         "threads": args.threads,
         "beam": args.beam,
+        "workers": args.workers,
         "rounds": args.rounds,
         "machine": machine(),
         "rows": rows,
@@ -249,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Export, translate, score and time; print a markdown table (and write --json)."""
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker, args.run, args.folder, args.threads, args.beam, args.io)
+        workers = args.workers[0]
+        worker(args.worker, args.run, args.folder, args.threads, args.beam, workers, args.io)
         return 0
     info = benchmark(args)
     print(table(info))

@@ -21,7 +21,7 @@ def test_the_export_benchmark_runs_beam_search_on_every_engine(
     out = tmp_path / "bench.json"
     argv = ["--run", str(multi30k_slice_run), "--data-dir", str(multi30k), "--max-sentences"]
     argv += ["20", "--rounds", "1", "--threads", "1", "--json", str(out), "--beam", "3"]
-    assert main([*argv, "--engines", "onnx", "ours-k-finished"]) == 0
+    assert main([*argv, "--engines", "onnx", "ours-k-finished", "ct2", "--workers", "1", "2"]) == 0
     info = json.loads(out.read_text())
     rows = {r["engine"]: r for r in info["rows"]}
     assert info["beam"] == 3 and "beam 3" in capsys.readouterr().out
@@ -36,6 +36,12 @@ def test_the_export_benchmark_runs_beam_search_on_every_engine(
     same = sum(a == b for a, b in zip(k_finished, beam3, strict=True))
     assert rows["ours-k-finished"]["same_as_ours"] == same
     assert rows["onnx"]["same_as_ours"] == 20  # our beam search over ONNX Runtime's steps
+    # --workers 2: a second row for each engine that takes it, the same translations.
+    assert rows["ours/w2"]["same_as_ours"] == 20
+    assert rows["ours-k-finished/w2"]["same_as_ours"] == same
+    assert rows["ct2/w2"]["same_as_ours"] == rows["ct2"]["same_as_ours"]
+    assert rows["ct2/w2"]["bleu_tok_lc"] == rows["ct2"]["bleu_tok_lc"]
+    assert info["skipped"] == {"onnx/w2": "no workers option"} and info["workers"] == [1, 2]
 
 
 @pytest.mark.slow  # trains the slice model (session fixture), then one process per engine

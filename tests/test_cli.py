@@ -77,6 +77,31 @@ def test_stopping_comes_from_the_run_or_the_command_line(
     assert bad.returncode == 2 and b"invalid choice: 'early'" in bad.stderr
 
 
+def test_workers_come_from_the_run_or_the_command_line(
+    task_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiayn.decoding.translator import Translator
+
+    seen: list[int | None] = []
+    translate_full = Translator.translate_full
+
+    def recording(self, texts, **kwargs):
+        seen.append(kwargs["workers"])
+        return translate_full(self, texts, **kwargs)
+
+    monkeypatch.setattr(Translator, "translate_full", recording)
+    src = tmp_path / "in.txt"
+    src.write_text("1 2 3\n4 5\n")
+    out = tmp_path / "out.txt"
+    args = ["translate", "--run", str(task_run), "--input", str(src), "--output", str(out)]
+    assert main(args) == 0
+    assert main([*args, "--workers", "2"]) == 0
+    assert seen == [None, 2]  # None: the run's decode.workers
+    assert out.read_text().count("\n") == 2
+    bad = run_cli([*args, "--workers", "0"])
+    assert bad.returncode == 2 and b"--workers: must be > 0, got 0" in bad.stderr
+
+
 def test_evaluate_errors(task_run: Path, tmp_path: Path) -> None:
     src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
     src.write_text("1 2\n3 4\n")

@@ -53,6 +53,7 @@ OUT_OF_RANGE = [
     ("decode: {beam_size: 0}", "decode.beam_size"),
     ("decode: {max_tokens: 0}", "decode.max_tokens"),
     ("decode: {stopping: early}", "decode.stopping"),
+    ("decode: {workers: 0}", "decode.workers"),
 ]
 
 

@@ -29,7 +29,7 @@ from aiayn.data.multi30k import load_multi30k
 from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.stepper import ModelStepper
 from aiayn.decoding.translator import Translator
-from aiayn.export import ExportError, load_source, write_export
+from aiayn.export import ExportError, load_source, onnx_runtime, write_export
 from aiayn.export.onnx_format import write_onnx
 from aiayn.export.onnx_runtime import OnnxCache, OnnxTranslator
 from aiayn.model import Transformer
@@ -199,11 +199,29 @@ def test_greedy_equals_ours_on_multi30k_val(
 
 
 @pytest.mark.slow
-def test_beam_search_over_the_graphs_equals_ours(reverse_run: Path, reverse_onnx: Path) -> None:
+def test_beam_search_over_the_graphs_equals_ours(
+    reverse_run: Path, reverse_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sources = held_out_sources(reverse_run)[:50]
     ours = Translator.from_run(reverse_run).translate_full(sources, beam_size=4, alpha=0.6)
-    theirs = OnnxTranslator(reverse_onnx, threads=1).translate_full(sources, beam_size=4, alpha=0.6)
+    engine = OnnxTranslator(reverse_onnx, threads=1)
+    theirs = engine.translate_full(sources, beam_size=4, alpha=0.6)
     assert token_outputs(theirs) == token_outputs(ours)
+    # The stopping rule reaches the search: the run's ("exact") unless one is given.
+    search_k = {"beam_size": 4, "alpha": 0.6, "stopping": "k-finished"}
+    ours_k = Translator.from_run(reverse_run).translate_full(sources, **search_k)
+    assert token_outputs(engine.translate_full(sources, **search_k)) == token_outputs(ours_k)
+    seen: list[str] = []
+    search = onnx_runtime.beam_search
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["stopping"])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_runtime, "beam_search", recording)
+    engine.translate(sources[:3], beam_size=2)
+    engine.translate(sources[:3], beam_size=2, stopping="k-finished")
+    assert seen == ["exact", "k-finished"]
 
 
 # ------------------------------------------------------------------------------ int8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from aiayn import ModelConfig, Transformer
 from aiayn.data import SymbolTokenizer, Vocabularies
 from aiayn.decoding.config import DecodeConfig
 from aiayn.decoding.translator import Translator
+from aiayn.errors import ConfigError
 
 
 def reversal(line: str) -> str:
@@ -111,3 +113,77 @@ def test_over_long_input_is_truncated_with_a_warning(
         assert all(0 <= i < vocab_size for i in tokens)
         if positional == "learned":  # the output is bounded by the position table too
             assert len(tokens) <= max_positions
+
+
+# ------------------------------------------------------------------------ workers
+
+
+def mixed_lines(n: int, seed: int) -> list[str]:
+    """Lines of 1-9 symbols in mixed order, every fifth one empty."""
+    rng = random.Random(seed)
+    return [
+        "" if i % 5 == 4 else " ".join(rng.choice("0123456789") for _ in range(rng.randint(1, 9)))
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_workers_decode_whole_batches_side_by_side(beam_size: int) -> None:
+    """With 2 workers, batches of half the token budget run on 2 threads, one torch thread each:
+    every hypothesis (tokens and score) equals the serial translation of the same batches at
+    one thread, and torch's thread count comes back afterwards."""
+    translator = random_translator("sinusoidal", 64)
+    lines = mixed_lines(30, seed=5)
+    settings = {"beam_size": beam_size, "max_len_offset": 5}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        translator.decode = DecodeConfig(**settings, max_tokens=12 * beam_size)
+        serial = translator.translate_full(lines)
+
+        torch.set_num_threads(2)
+        translator.decode = DecodeConfig(**settings, max_tokens=24 * beam_size)
+        seen: list[tuple[str, int]] = []
+        encode = translator.model.encode
+
+        def recording(*args, **kwargs):
+            seen.append((threading.current_thread().name, torch.get_num_threads()))
+            return encode(*args, **kwargs)
+
+        translator.model.encode = recording  # type: ignore[method-assign]
+        side_by_side = translator.translate_full(lines, workers=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert [t.text for t in side_by_side] == [t.text for t in serial]
+    assert [t.hypotheses for t in side_by_side] == [t.hypotheses for t in serial]
+    assert len({t.text for t in serial}) > 10  # outputs that vary, so equality means something
+    assert len(seen) >= 4  # several batches ...
+    assert all(name != threading.main_thread().name for name, _ in seen)  # ... off the caller
+    assert {threads for _, threads in seen} == {1}  # each on one torch thread
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_threads_come_back() -> None:
+    translator = random_translator("sinusoidal", 64)
+    translator.decode = DecodeConfig(beam_size=1, max_len_offset=5, max_tokens=8)
+    calls = 0
+    encode = translator.model.encode
+
+    def failing(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("batch 3 failed")
+        return encode(*args, **kwargs)
+
+    translator.model.encode = failing  # type: ignore[method-assign]
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="batch 3 failed"):
+        translator.translate(mixed_lines(20, seed=6), workers=2)
+    assert torch.get_num_threads() == before
+
+
+def test_workers_below_one_are_refused() -> None:
+    translator = random_translator("sinusoidal", 64)
+    with pytest.raises(ConfigError, match=r"decode\.workers must be at least 1, got 0"):
+        translator.translate(["1 2 3"], workers=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from aiayn.decoding.beam import STOPPING_RULES
@@ -32,8 +33,25 @@ def add_quantization_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` that is > 0."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def add_search_options(p: argparse.ArgumentParser) -> None:
-    """--beam, --alpha and --stopping: the run's search settings, overridden for one command."""
+    """--beam, --alpha, --stopping and --workers: the run's decode settings, overridden for one
+    command."""
     p.add_argument("--beam", type=int, help="beam size, 1 = greedy (default: the run's)")
     p.add_argument("--alpha", type=float, help="length penalty (default: the run's)")
     p.add_argument(
@@ -42,6 +60,13 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
         help="when beam search stops a sentence: exact (no live beam can still win) or "
         "k-finished (once beam-size hypotheses have finished, as fairseq and CTranslate2: "
         "fewer steps, may miss a longer winner); default: the run's decode.stopping",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive(int),
+        help="batches decoded at once, each on a thread of its own, torch's threads shared "
+        "out among them (CTranslate2's inter_threads; faster on several cores); default: the "
+        "run's decode.workers",
     )
 
 

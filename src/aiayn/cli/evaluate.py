@@ -103,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"no test set given: scoring on the run's validation data ({data.description})")
     translator = load_translator(args, args.quantization)
     hypotheses = translator.translate(
-        data.sources, beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+        data.sources,
+        beam_size=args.beam,
+        alpha=args.alpha,
+        stopping=args.stopping,
+        workers=args.workers,
     )
     scores = data.score(hypotheses, compound_split=compound_split)
     # int8 translations go beside the float32 ones rather than over them.

@@ -19,7 +19,7 @@ from types import FrameType
 
 import torch
 
-from aiayn.cli.common import add_run_options, load_translator
+from aiayn.cli.common import add_run_options, load_translator, positive
 from aiayn.errors import UsageError
 from aiayn.pipeline import resolve_device
 from aiayn.serve import ServeConfig
@@ -28,22 +28,6 @@ from aiayn.serve.backend import Backend
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'aiayn serve needs the [serve] extra: pip install "aiayn[serve]"'
-
-
-def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """An argparse type: a number of `kind` that is > 0."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
 
 
 # The ServeConfig fields that are options of their own: (field, argparse type, help). The option

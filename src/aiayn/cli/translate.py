@@ -82,7 +82,11 @@ def interactive(translator: Translator, args: argparse.Namespace) -> int:
             continue
         print(
             translator.translate(
-                [line], beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+                [line],
+                beam_size=args.beam,
+                alpha=args.alpha,
+                stopping=args.stopping,
+                workers=args.workers,
             )[0],
             flush=True,
         )
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return interactive(translator, args)
     lines = read_stdin() if args.input in (None, "-") else read_lines(args.input)
     translations = translator.translate(
-        lines, beam_size=args.beam, alpha=args.alpha, stopping=args.stopping
+        lines, beam_size=args.beam, alpha=args.alpha, stopping=args.stopping, workers=args.workers
     )
     text = "".join(t + "\n" for t in translations)
     if args.output:

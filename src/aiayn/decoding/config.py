@@ -20,6 +20,9 @@ class DecodeConfig:
     # When beam search stops a sentence: "exact" (no live beam can still win) or "k-finished"
     # (beam_size hypotheses have finished: fairseq's and CTranslate2's rule, fewer steps).
     stopping: str = "exact"
+    # Batches decoded at once, each on its own thread with torch's threads shared out among them
+    # (CTranslate2's inter_threads); max_tokens is then the budget of all batches in flight.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         check_types(self, "decode")
@@ -31,6 +34,6 @@ class DecodeConfig:
             raise ConfigError(
                 f"decode.stopping must be one of {', '.join(STOPPING_RULES)}, got {self.stopping!r}"
             )
-        for name in ("max_len_offset", "max_tokens"):
+        for name in ("max_len_offset", "max_tokens", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"decode.{name} must be at least 1, got {getattr(self, name)}")

@@ -7,12 +7,23 @@ Sentences are sorted by length and batched by source tokens, decoded with the ru
 settings (beam size, length penalty) unless told otherwise, and returned in input order.
 Lines longer than the model can take are truncated with a warning (a documented choice: a
 translation of most of a sentence is more useful than none in a batch job).
+
+With `workers` > 1 (`decode.workers`, `--workers`), that many batches are decoded at once, each
+on a thread of its own, and torch's intra-op threads are shared out among them for the call
+(2 threads and 2 workers: each batch runs single-threaded beside the other). A cached decoding
+step is many small operators, which one batch spread over several threads leaves partly idle;
+whole batches side by side keep every core busy. The token budget `max_tokens` is then split
+between the workers, so the memory in flight stays that of one batch. Torch's thread count is
+a process-wide setting: it is lowered for the call and restored after it, so run no other
+torch work beside a call with workers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,6 +73,21 @@ def token_batches(
     if batch:
         batches.append(batch)
     return batches
+
+
+@contextmanager
+def _threads_per_worker(workers: int) -> Iterator[None]:
+    """Torch's intra-op threads shared out among `workers` decoding threads, for the block.
+
+    A thread takes torch's thread count when it first runs an operator, so the worker threads
+    must be started inside the block.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, before // workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -150,6 +176,7 @@ class Translator:
         alpha: float | None = None,
         n_best: int = 1,
         stopping: str | None = None,
+        workers: int | None = None,
     ) -> list[Translation]:
         """Translate and keep the n best hypotheses with their scores.
 
@@ -160,23 +187,43 @@ class Translator:
             n_best: hypotheses to keep per sentence (<= beam_size).
             stopping: beam search's stopping rule ("exact" or "k-finished", see
                 `beam_search`); default: the run's setting.
+            workers: batches decoded at once, on threads of their own (module docstring);
+                default: the run's setting.
 
         Returns:
             One `Translation` per input, in input order.
+
+        Raises:
+            ConfigError: on an invalid setting (e.g. workers < 1).
         """
         settings = replace(
             self.decode,
             beam_size=self.decode.beam_size if beam_size is None else beam_size,
             alpha=self.decode.alpha if alpha is None else alpha,
             stopping=self.decode.stopping if stopping is None else stopping,
+            workers=self.decode.workers if workers is None else workers,
         )
         encoded = [self._encode(t) if t.strip() else [] for t in texts]
         results: list[Translation | None] = [None] * len(texts)
         for i in range(len(texts)):
             if not encoded[i]:
                 results[i] = Translation("", [Hypothesis([], 0.0, 0.0)])
-        for batch in token_batches(encoded, settings.beam_size, settings.max_tokens):
-            self._run_batch(batch, encoded, settings, n_best, results)
+        budget = max(1, settings.max_tokens // settings.workers)  # per batch in flight
+        batches = token_batches(encoded, settings.beam_size, budget)
+        if settings.workers == 1 or len(batches) == 1:
+            for batch in batches:
+                self._run_batch(batch, encoded, settings, n_best, results)
+        else:
+            workers = settings.workers
+            with _threads_per_worker(workers), ThreadPoolExecutor(workers) as pool:
+                # Shortest batches first, each to the next free worker; list() re-raises the
+                # first error of any batch here.
+                list(
+                    pool.map(
+                        lambda batch: self._run_batch(batch, encoded, settings, n_best, results),
+                        batches,
+                    )
+                )
         return [r for r in results if r is not None]
 
     def translate(
@@ -186,10 +233,11 @@ class Translator:
         beam_size: int | None = None,
         alpha: float | None = None,
         stopping: str | None = None,
+        workers: int | None = None,
     ) -> list[str]:
         """Translate sentences; see `translate_full` for the arguments."""
         translations = self.translate_full(
-            texts, beam_size=beam_size, alpha=alpha, stopping=stopping
+            texts, beam_size=beam_size, alpha=alpha, stopping=stopping, workers=workers
         )
         return [t.text for t in translations]
 
@@ -229,6 +277,7 @@ class Translator:
         tgt_pieces = [tgt.id_to_piece(i) for i in tgt_in[0].tolist()]
         return weights, src_pieces, tgt_pieces
 
+    @torch.no_grad()  # grad mode is per thread: a worker thread starts with it on
     def _run_batch(
         self,
         batch: list[int],

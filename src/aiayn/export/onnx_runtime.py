@@ -177,6 +177,7 @@ class OnnxTranslator:
         beam_size: int | None = None,
         alpha: float | None = None,
         n_best: int = 1,
+        stopping: str | None = None,
     ) -> list[Translation]:
         """Translate and keep the n best hypotheses, as `Translator.translate_full` does.
 
@@ -185,6 +186,8 @@ class OnnxTranslator:
             beam_size: beams; 1 = greedy; default: the exported run's setting.
             alpha: length penalty; default: the exported run's setting.
             n_best: hypotheses to keep per sentence (<= beam_size).
+            stopping: beam search's stopping rule ("exact" or "k-finished"); default: the
+                exported run's setting.
 
         Returns:
             One `Translation` per input, in input order.
@@ -193,6 +196,7 @@ class OnnxTranslator:
             self.decode,
             beam_size=self.decode.beam_size if beam_size is None else beam_size,
             alpha=self.decode.alpha if alpha is None else alpha,
+            stopping=self.decode.stopping if stopping is None else stopping,
         )
         encoded = [self._encode(t) if t.strip() else [] for t in texts]
         results = [Translation("", [Hypothesis([], 0.0, 0.0)]) for _ in texts]
@@ -201,10 +205,16 @@ class OnnxTranslator:
         return results
 
     def translate(
-        self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        beam_size: int | None = None,
+        alpha: float | None = None,
+        stopping: str | None = None,
     ) -> list[str]:
         """Translate sentences; see `translate_full` for the arguments."""
-        return [t.text for t in self.translate_full(texts, beam_size=beam_size, alpha=alpha)]
+        found = self.translate_full(texts, beam_size=beam_size, alpha=alpha, stopping=stopping)
+        return [t.text for t in found]
 
     def _run_batch(
         self,
@@ -234,6 +244,7 @@ class OnnxTranslator:
                 beam_size=settings.beam_size,
                 alpha=settings.alpha,
                 n_best=n_best,
+                stopping=settings.stopping,
             )
         tgt = self.vocabs.tgt
         for i, best in zip(batch, hyps, strict=True):

@@ -95,7 +95,10 @@ class Ct2Translator:
         device: "cpu" or "cuda".
         compute_type: CTranslate2's compute type: "default" keeps the weights' type (float32,
             or int8 for an int8 export), "float32" computes in float32 whatever the weights.
-        threads: threads per translation (CTranslate2's intra_threads; 0 = its default).
+        threads: threads per batch (CTranslate2's intra_threads; 0 = its default).
+        workers: batches decoded at once (CTranslate2's inter_threads: replicas of the model,
+            each with `threads` threads), as `decode.workers` does for ours; the token budget
+            `decode.max_tokens` is split between them. Give each `threads` = cores // workers.
 
     Raises:
         ExportError: ctranslate2 is not installed (naming the `ct2` extra), `folder` is not
@@ -110,8 +113,12 @@ class Ct2Translator:
         device: str = "cpu",
         compute_type: str = "default",
         threads: int = 0,
+        workers: int = 1,
     ) -> None:
         ctranslate2 = require("ctranslate2", "ct2")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
         self.folder = Path(folder)
         info = read_export_info(self.folder)
         try:
@@ -131,7 +138,7 @@ class Ct2Translator:
                 str(self.folder),
                 device=device,
                 compute_type=compute_type,
-                inter_threads=1,
+                inter_threads=workers,
                 intra_threads=threads,
             )
         except (RuntimeError, ValueError) as error:  # a missing or damaged model.bin, a device
@@ -192,18 +199,23 @@ class Ct2Translator:
             # Greedy steps do not depend on the limit: decode all with the longest, then again
             # those that reached their own (whether an EOS follows there is the limit's call).
             longest = max(limits)
-            found = self._search(sources, longest, beam, penalty, n_best)
+            found = [r.result() for r in self._search(sources, longest, beam, penalty, n_best)]
             redo = [
                 k for k, result in enumerate(found)
                 if limits[k] < longest and len(result.hypotheses[0]) >= limits[k]
             ]  # fmt: skip
         # Beam search's outcome depends on the limit (the beams alive there end there): one
-        # call per limit, so that a sentence's answer never depends on its batch.
+        # call per limit, so that a sentence's answer never depends on its batch. All calls
+        # are submitted before any answer is read, so that several workers share them.
+        calls = []
         for limit in sorted({limits[k] for k in redo}):
             group = [k for k in redo if limits[k] == limit]
-            again = self._search([sources[k] for k in group], limit, beam, penalty, n_best)
+            calls.append(
+                (group, self._search([sources[k] for k in group], limit, beam, penalty, n_best))
+            )
+        for group, again in calls:
             for k, result in zip(group, again, strict=True):
-                found[k] = result
+                found[k] = result.result()
         for row, result, limit in zip(rows, found, limits, strict=True):
             hypotheses = [
                 self._hypothesis(pieces, score, limit, penalty)
@@ -215,15 +227,17 @@ class Ct2Translator:
     def _search(
         self, sources: list[list[str]], limit: int, beam: int, penalty: float, n_best: int
     ) -> list[Any]:
-        """One `translate_batch` call: CTranslate2's results, with scores, in input order."""
+        """Submit one `translate_batch` call: CTranslate2's asynchronous results (with
+        scores), in input order. Its batches go to whichever worker is free."""
         return self.translator.translate_batch(
             sources,
             beam_size=beam,
             num_hypotheses=n_best,
             length_penalty=penalty,
             return_scores=True,
-            max_batch_size=max(1, self.decode.max_tokens // beam),
+            max_batch_size=max(1, self.decode.max_tokens // (beam * self.workers)),
             batch_type="tokens",
+            asynchronous=True,
             max_input_length=0,  # sources are already cut to the position table
             max_decoding_length=max(1, limit),
             min_decoding_length=0,
