@@ -297,6 +297,25 @@ def test_tune_dry_run_stores_nothing(
     assert "nothing stored" in capsys.readouterr().out
 
 
+def test_tune_passes_workers_on_and_does_not_store_them(
+    reverse_run: Path, tmp_path: Path, no_multi30k: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiayn.decoding.translator import Translator
+
+    seen: list[int | None] = []
+    translate = Translator.translate
+
+    def recording(self, texts, **kwargs):
+        seen.append(kwargs["workers"])
+        return translate(self, texts, **kwargs)
+
+    monkeypatch.setattr(Translator, "translate", recording)
+    run = copy_of(reverse_run, tmp_path)
+    assert main(["tune", "--run", str(run), "--beams", "1", "2", "--workers", "2"]) == 0
+    assert seen == [2, 2, 2]  # greedy, beam 2 with each of the two default alphas
+    assert info(run)["decode"]["workers"] == 1  # the run's, not the command line's
+
+
 def test_tune_names_the_checkpoints_a_run_has(
     reverse_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

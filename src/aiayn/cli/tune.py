@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiayn.cli.common import add_run_options
+from aiayn.cli.common import add_run_options, positive
 from aiayn.config import RunConfig
 from aiayn.data import SPLITS
 from aiayn.decoding.translator import Translator
@@ -78,6 +78,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(default: the run's default checkpoint, or --checkpoint)",
     )
     p.add_argument("--metric", choices=METRICS, default="bleu_tok_lc", help="what to maximise")
+    p.add_argument(
+        "--workers",
+        type=positive(int),
+        help="batches decoded at once, torch's threads shared out among them (faster on "
+        "several cores; see `aiayn translate --help`); not stored (default: the run's)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the table, store nothing")
     p.set_defaults(handler=run)
 
@@ -121,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         translator = Translator.from_run(run_dir.path, checkpoint, resolve_device(args.device))
         for beam, alpha in settings:
             start = time.perf_counter()
-            hypotheses = translator.translate(data.sources, beam_size=beam, alpha=alpha)
+            hypotheses = translator.translate(
+                data.sources, beam_size=beam, alpha=alpha, workers=args.workers
+            )
             seconds = time.perf_counter() - start
             scores = data.score(hypotheses).metrics()
             setting = {"checkpoint": str(checkpoint), "beam_size": beam, "alpha": alpha}
