@@ -26,6 +26,7 @@ class Settings:
     multi30k_batches: int
     data_dir: Path | None
     with_compile: bool = False
+    peak_sizes: tuple[int, ...] | None = None  # matmul peak sizes to try (None: PEAK_SIZES)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -99,7 +100,7 @@ def matmul_peak(settings: Settings) -> MatmulPeak:
     key = (settings.dtype, settings.device.type)
     if key not in _PEAKS:
         _PEAKS[key] = MatmulPeak.saturating(
-            settings.dtype, settings.device, synchronize=settings.synchronize
+            settings.dtype, settings.device, settings.peak_sizes, synchronize=settings.synchronize
         )
     return _PEAKS[key]
 

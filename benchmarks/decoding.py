@@ -204,19 +204,23 @@ class Grid:
 
 
 def grid(
-    config: ModelConfig, chosen: list[Cell], workdir: Path, device: torch.device = CPU
+    config: ModelConfig,
+    chosen: list[Cell],
+    workdir: Path,
+    device: torch.device = CPU,
+    with_ct2: bool = True,
 ) -> Grid:
-    """Build every candidate of every chosen cell (ct2 on the CPU only)."""
+    """Build every candidate of every chosen cell (ct2 on the CPU only, if `with_ct2`)."""
     torch.manual_seed(0)
     model = Transformer(config).to(device).eval()
     theirs = baselines.TorchTransformer(config).to(device).eval()
     out = Grid()
     translator = None
-    if device.type == "cpu":
+    if with_ct2 and device.type == "cpu":
         translator = export_ct2(model, workdir / "ct2")
         if translator is None:
             out.notes.append("ctranslate2 is not installed: no ct2 candidates")
-    else:
+    elif with_ct2:
         out.notes.append("ct2 is timed on the CPU only")
     batches = {c.batch for c in chosen}
     sources = {b: source_batch(config.src_vocab_size, b, SRC_LEN) for b in batches}
