@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import torch
 from aiayn.model import ModelConfig
 from benchmarks import data, decoding, training
 from benchmarks.cases import Case, Settings, memory_case, train_case
+from benchmarks.machine import machine
 from benchmarks.run import format_table
 from benchmarks.timing import interleaved
 
@@ -64,11 +64,9 @@ ATTENTION_KERNELS = (
 
 
 def device_facts(device: torch.device) -> dict[str, Any]:
-    """What the figures were measured on."""
-    facts: dict[str, Any] = {
+    """What the figures were measured on: the suite's machine description, plus the card."""
+    facts: dict[str, Any] = machine() | {
         "device": device.type,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
     if device.type == "cuda":
@@ -81,9 +79,6 @@ def device_facts(device: torch.device) -> dict[str, Any]:
             "cudnn": torch.backends.cudnn.version(),
             "bf16_supported": torch.cuda.is_bf16_supported(),
         }
-    else:
-        facts["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        facts["threads"] = torch.get_num_threads()
     return facts
 
 
