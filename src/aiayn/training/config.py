@@ -31,6 +31,8 @@ class TrainConfig:
     adam_eps: float = 1e-9  # Adam epsilon (paper: 1e-9)
     weight_decay: float = 0.0  # decoupled weight decay (AdamW) when > 0
     label_smoothing: float = 0.1  # epsilon of label smoothing (paper: 0.1)
+    token_dropout: float = 0.0  # replace each real input token (source, and decoder input
+    #   after BOS) by <unk> with this probability in training; labels unchanged; 0 = off
     clip_norm: float = 0.0  # gradient-norm clipping; 0 = off
     max_steps: int = 0  # stop after this many updates; 0 = no limit
     max_epochs: int = 10  # stop after this many epochs; 0 = no limit
@@ -104,6 +106,8 @@ class TrainConfig:
             raise ConfigError(
                 f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}"
             )
+        if not 0.0 <= self.token_dropout < 1.0:
+            raise ConfigError(f"train.token_dropout must be in [0, 1), got {self.token_dropout}")
         if self.lr_decay not in DECAYS:
             raise ConfigError(f"train.lr_decay must be one of {DECAYS}, got {self.lr_decay!r}")
         if not 0.0 <= self.lr_floor < 1.0:

@@ -26,6 +26,7 @@ from aiayn.training.distributed import DistInfo, all_reduce_sum
 from aiayn.training.loss import label_smoothed_nll
 from aiayn.training.precision import autocast
 from aiayn.training.schedule import NoamSchedule
+from aiayn.training.token_dropout import drop_tokens
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class TrainStep:
         schedule: sets the learning rate before each optimizer step (`NoamSchedule` or its
             cosine subclass).
         label_smoothing: epsilon of the loss.
+        token_dropout: probability of replacing each input token by <unk> (token_dropout.py);
+            0 = off.
         clip_norm: gradient-norm clipping; 0 = off.
         precision: a resolved precision, "fp32" or "bf16" (autocast).
         device: where batches are moved and computed.
@@ -77,11 +80,13 @@ class TrainStep:
         dist: DistInfo | None = None,
         forward: nn.Module | None = None,
         ddp: DistributedDataParallel | None = None,
+        token_dropout: float = 0.0,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
         self.label_smoothing = label_smoothing
+        self.token_dropout = token_dropout
         self.clip_norm = clip_norm
         self.precision = precision
         self.device = device
@@ -117,7 +122,7 @@ class TrainStep:
         sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss, NLL
         tokens = 0
         for i, batch in enumerate(batches):
-            batch = batch.to(self.device, non_blocking=True)
+            batch = drop_tokens(batch.to(self.device, non_blocking=True), self.token_dropout)
             last = i == len(batches) - 1
             # Gradients are averaged over ranks once per update, not per batch.
             sync = (

@@ -102,6 +102,7 @@ class Trainer:
             self.optimizer,
             self.schedule,
             label_smoothing=config.label_smoothing,
+            token_dropout=config.token_dropout,
             clip_norm=config.clip_norm,
             precision=self.precision,
             device=device,
